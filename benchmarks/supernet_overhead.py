@@ -1,0 +1,70 @@
+"""Training-step time of supernet(x, arch) over the extracted static model's, side by side.
+
+For hybrid-small's largest, smallest and 5 random archs: each step is forward, cross-entropy,
+backward and an SGD update. The two models' steps are interleaved in one run so the machine's
+drift affects both alike; the median over steps is compared. Target: median ratio <= 1.15.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+
+from search_spaces import HybridSupernet, get_space
+
+
+def step_time(model, x, y, opt, call) -> float:
+    t0 = time.perf_counter()
+    loss = F.cross_entropy(call(model, x), y)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--space", default="hybrid-small")
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+
+    space = get_space(args.space)
+    supernet = HybridSupernet.from_spec(space).train()
+    rng = random.Random(0)
+    archs = {"largest": space.largest(), "smallest": space.smallest()}
+    archs |= {f"random{i}": space.sample(rng) for i in range(5)}
+    x = torch.randn(args.batch, *space.input_shape)
+    y = torch.randint(0, space.num_classes, (args.batch,))
+
+    print(f"{args.space}, batch {args.batch}, {args.threads} threads, {args.steps} interleaved steps each")
+    print(f"{'arch':<10} {'types':<28} {'supernet ms':>12} {'static ms':>10} {'ratio':>7}")
+    ratios = []
+    for name, arch in archs.items():
+        static = supernet.extract(arch).train()
+        opt_super = torch.optim.SGD(supernet.parameters(), lr=1e-4)
+        opt_static = torch.optim.SGD(static.parameters(), lr=1e-4)
+        for _ in range(3):  # warm-up
+            step_time(supernet, x, y, opt_super, lambda m, v: m(v, arch))
+            step_time(static, x, y, opt_static, lambda m, v: m(v))
+        t_super, t_static = [], []
+        for _ in range(args.steps):
+            t_super.append(step_time(supernet, x, y, opt_super, lambda m, v: m(v, arch)))
+            t_static.append(step_time(static, x, y, opt_static, lambda m, v: m(v)))
+        ms_super, ms_static = statistics.median(t_super) * 1e3, statistics.median(t_static) * 1e3
+        ratios.append(ms_super / ms_static)
+        types = ",".join(sorted(set(arch.layer_types())))
+        print(f"{name:<10} {types:<28} {ms_super:>12.2f} {ms_static:>10.2f} {ratios[-1]:>7.3f}")
+    print(f"median ratio supernet/static: {statistics.median(ratios):.3f} (target <= 1.15)")
+
+
+if __name__ == "__main__":
+    main()

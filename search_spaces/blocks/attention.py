@@ -1,0 +1,75 @@
+"""`attention`: conv position encoding, pre-norm multi-head self-attention, pre-norm MLP.
+
+Elastic head count at a fixed head dim (q, k and v each keep their first `heads` heads) and an
+elastic MLP ratio.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from search_spaces.arch import AttentionLayer
+from search_spaces.blocks.base import Site, TokenBlock, register_block
+from search_spaces.dynamic import DynamicConv, DynamicLayerNorm, DynamicLinear, prefixed
+from search_spaces.dynamic.linear import init_linear_
+from search_spaces.standalone import attention_mix, from_tokens, to_tokens
+
+
+@register_block("attention")
+class ElasticAttention(TokenBlock):
+    def __init__(self, site: Site):
+        super().__init__(site)
+        p = site.params.attention
+        c = site.cout_max
+        self.head_dim = p.head_dim
+        inner_max = max(p.heads) * p.head_dim
+        hidden_max = c * max(p.mlp_ratios)
+        self.pos = DynamicConv(site.dims, c, c, (3,), depthwise=True, bias=True)
+        self.norm1 = DynamicLayerNorm(c)
+        self.qkv_weight = nn.Parameter(torch.empty(3, inner_max, c))  # q, k, v stacked
+        self.qkv_bias = nn.Parameter(torch.empty(3, inner_max))
+        for i in range(3):
+            init_linear_(self.qkv_weight[i], self.qkv_bias[i], c)
+        self.proj = DynamicLinear(inner_max, c)
+        self.norm2 = DynamicLayerNorm(c)
+        self.fc1 = DynamicLinear(c, hidden_max)
+        self.fc2 = DynamicLinear(hidden_max, c)
+
+    def _qkv(self, c: int, heads: int) -> dict[str, Tensor]:
+        inner = heads * self.head_dim
+        return {
+            "weight": self.qkv_weight[:, :inner, :c].reshape(3 * inner, c),
+            "bias": self.qkv_bias[:, :inner].reshape(3 * inner),
+        }
+
+    def forward(self, x: Tensor, cout: int, layer: AttentionLayer) -> Tensor:
+        x = self.enter(x, cout)
+        x = x + self.pos(x, cout)
+        t = to_tokens(x)  # (B, N, C)
+        qkv = self._qkv(cout, layer.heads)
+        proj = self.proj.weights(layer.heads * self.head_dim, cout)
+        t = t + attention_mix(self.norm1(t), qkv["weight"], qkv["bias"], proj["weight"], proj["bias"], self.head_dim)
+        t = t + self.fc2(F.gelu(self.fc1(self.norm2(t), cout * layer.mlp_ratio)), cout)
+        return from_tokens(t, x)
+
+    def plan(self, cin: int, cout: int, layer: AttentionLayer) -> dict[str, Any]:
+        return {"type": "attention"} | self.entry_plan(cin, cout) | {
+            "heads": layer.heads, "head_dim": self.head_dim, "mlp_hidden": cout * layer.mlp_ratio,
+        }
+
+    def weights(self, cin: int, cout: int, layer: AttentionLayer) -> dict[str, Tensor]:
+        hidden = cout * layer.mlp_ratio
+        return (
+            self.entry_weights(cin, cout)
+            | prefixed("pos", self.pos.weights(cout, cout))
+            | prefixed("norm1", self.norm1.weights(cout))
+            | prefixed("qkv", self._qkv(cout, layer.heads))
+            | prefixed("proj", self.proj.weights(layer.heads * self.head_dim, cout))
+            | prefixed("norm2", self.norm2.weights(cout))
+            | prefixed("fc1", self.fc1.weights(cout, hidden))
+            | prefixed("fc2", self.fc2.weights(hidden, cout))
+        )

@@ -1,0 +1,420 @@
+"""SearchSpaceSpec: a search space as data (YAML presets validated by pydantic).
+
+A spec describes the input, a stem, stages (elastic depth and width, stride, allowed block
+types), elastic parameters per block type and a classifier head. Sampling, membership, the
+cardinality and the integer / one-hot encoding used by search strategies live here too.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+
+from search_spaces.arch import Arch, AttentionLayer, ConvLayer, SSMLayer, StageArch
+from search_spaces.errors import ArchError, SpaceError
+
+BlockType = Literal["conv", "attention", "ssm"]
+BLOCK_TYPES: tuple[str, ...] = ("conv", "attention", "ssm")
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def _choices(values: list, name: str) -> list:
+    if not values:
+        raise ValueError(f"{name} must list at least one choice")
+    if len(set(values)) != len(values):
+        raise ValueError(f"{name} has duplicate choices: {values}")
+    return sorted(values)
+
+
+class InputSpec(_Spec):
+    kind: Literal["image", "sequence"]
+    channels: int
+    size: int  # image height = width, or sequence length, as the dataset provides it
+    scales: list[float] = [1.0]  # elastic resolution: fractions of `size` an arch may pick
+
+    @field_validator("channels", "size")
+    @classmethod
+    def _positive(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError("must be >= 1")
+        return v
+
+    @field_validator("scales")
+    @classmethod
+    def _scales(cls, v: list[float]) -> list[float]:
+        if any(not 0 < s <= 1 for s in v):
+            raise ValueError(f"scales must lie in (0, 1], got {v}")
+        return _choices(v, "scales")
+
+    @property
+    def dims(self) -> int:
+        return 2 if self.kind == "image" else 1
+
+    @property
+    def resolutions(self) -> list[int]:
+        return sorted({max(2, round(self.size * s)) for s in self.scales})
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (self.channels,) + (self.size,) * self.dims
+
+
+class StemSpec(_Spec):
+    widths: list[int]
+    kernel: int = 3
+    stride: int = 1
+
+    _w = field_validator("widths")(classmethod(lambda cls, v: _choices(v, "stem.widths")))
+
+
+class StageSpec(_Spec):
+    depths: list[int]
+    widths: list[int]
+    stride: int = 1
+    blocks: list[BlockType]
+
+    @field_validator("depths")
+    @classmethod
+    def _depths(cls, v: list[int]) -> list[int]:
+        if any(d < 1 for d in v):
+            raise ValueError(f"depths must be >= 1, got {v}")
+        return _choices(v, "depths")
+
+    @field_validator("widths")
+    @classmethod
+    def _widths(cls, v: list[int]) -> list[int]:
+        if any(w < 1 for w in v):
+            raise ValueError(f"widths must be >= 1, got {v}")
+        return _choices(v, "widths")
+
+    @field_validator("blocks")
+    @classmethod
+    def _blocks(cls, v: list[str]) -> list[str]:
+        # Order matters: smallest() takes the first listed type, largest() the last.
+        if len(set(v)) != len(v) or not v:
+            raise ValueError(f"blocks must list distinct block types, got {v}")
+        return v
+
+
+class ConvParams(_Spec):
+    kernels: list[int] = [3, 5, 7]
+    expands: list[int] = [2, 4, 6]
+    se: list[bool] = [False, True]
+
+    @field_validator("kernels")
+    @classmethod
+    def _kernels(cls, v: list[int]) -> list[int]:
+        if any(k not in (1, 3, 5, 7, 9) for k in v):
+            raise ValueError(f"kernels must be odd sizes in 1..9, got {v}")
+        return _choices(v, "kernels")
+
+    _e = field_validator("expands")(classmethod(lambda cls, v: _choices(v, "expands")))
+    _s = field_validator("se")(classmethod(lambda cls, v: _choices(v, "se")))
+
+
+class AttentionParams(_Spec):
+    heads: list[int] = [1, 2, 4]
+    head_dim: int = 16
+    mlp_ratios: list[int] = [1, 2, 4]
+
+    _h = field_validator("heads")(classmethod(lambda cls, v: _choices(v, "heads")))
+    _m = field_validator("mlp_ratios")(classmethod(lambda cls, v: _choices(v, "mlp_ratios")))
+
+
+class SSMParams(_Spec):
+    states: list[int] = [8, 16]
+    expands: list[int] = [1, 2]
+    head_dim: int = 8
+    conv_kernel: int = 4
+    chunk: int = 16
+    bidirectional: bool = True  # images are scanned in both directions
+
+    _st = field_validator("states")(classmethod(lambda cls, v: _choices(v, "states")))
+    _ex = field_validator("expands")(classmethod(lambda cls, v: _choices(v, "expands")))
+
+
+class BlockParams(_Spec):
+    conv: ConvParams = ConvParams()
+    attention: AttentionParams = AttentionParams()
+    ssm: SSMParams = SSMParams()
+
+    def options(self, block: str) -> dict[str, list]:
+        """The elastic choices of one block type, keyed by the layer field they set."""
+        if block == "conv":
+            return {"kernel": self.conv.kernels, "expand": self.conv.expands, "se": self.conv.se}
+        if block == "attention":
+            return {"heads": self.attention.heads, "mlp_ratio": self.attention.mlp_ratios}
+        return {"state": self.ssm.states, "expand": self.ssm.expands}
+
+
+class HeadSpec(_Spec):
+    width: int = 0  # a 1x1 feature layer before pooling; 0 means none
+    dropout: float = 0.0
+
+
+LAYER_CLASSES = {"conv": ConvLayer, "attention": AttentionLayer, "ssm": SSMLayer}
+
+
+class Dimension(_Spec):
+    """One categorical choice of the integer encoding (inactive layer slots encode as index 0)."""
+
+    name: str
+    choices: tuple
+
+
+class SearchSpaceSpec(_Spec):
+    name: str
+    version: int = 1
+    description: str = ""
+    input: InputSpec
+    num_classes: int
+    stem: StemSpec
+    stages: list[StageSpec]
+    block_params: BlockParams = BlockParams()
+    head: HeadSpec = HeadSpec()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SearchSpaceSpec:
+        if self.num_classes < 2:
+            raise ValueError("num_classes must be >= 2")
+        if not self.stages:
+            raise ValueError("a space needs at least one stage")
+        ssm = self.block_params.ssm
+        for i, stage in enumerate(self.stages):
+            if "ssm" in stage.blocks:
+                for w in stage.widths:
+                    for e in ssm.expands:
+                        if (w * e) % ssm.head_dim:
+                            raise ValueError(
+                                f"stages[{i}].widths: width {w} x ssm expand {e} must be a multiple of "
+                                f"ssm head_dim {ssm.head_dim}"
+                            )
+        return self
+
+    # ---- shape -------------------------------------------------------------------------
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return self.input.shape
+
+    def with_input(self, shape: tuple[int, ...], num_classes: int) -> SearchSpaceSpec:
+        """The same space re-targeted to a dataset's input shape `(C,H,W)` / `(C,L)` and classes."""
+        kind = "image" if len(shape) == 3 else "sequence"
+        if kind != self.input.kind:
+            raise SpaceError(
+                f"space {self.name!r} is for {self.input.kind} inputs but the data is {kind} with shape {shape}"
+            )
+        if kind == "image" and shape[1] != shape[2]:
+            raise SpaceError(f"images must be square, got height {shape[1]} and width {shape[2]}")
+        inp = self.input.model_copy(update={"channels": shape[0], "size": shape[1]})
+        return self.model_copy(update={"input": inp, "num_classes": num_classes})
+
+    # ---- sampling ------------------------------------------------------------------------
+    def _layer(self, block: str, pick) -> ConvLayer | AttentionLayer | SSMLayer:
+        opts = self.block_params.options(block)
+        return LAYER_CLASSES[block](**{k: pick(v) for k, v in opts.items()})
+
+    def _arch(self, pick) -> Arch:
+        stages = []
+        for stage in self.stages:
+            depth = pick(stage.depths)
+            layers = tuple(self._layer(pick(stage.blocks), pick) for _ in range(depth))
+            stages.append(StageArch(width=pick(stage.widths), layers=layers))
+        return Arch(
+            resolution=pick(self.input.resolutions), stem_width=pick(self.stem.widths), stages=tuple(stages)
+        )
+
+    def sample(self, rng: random.Random) -> Arch:
+        """A uniformly random choice per dimension (block type first, then its parameters)."""
+        return self._arch(rng.choice)
+
+    def largest(self) -> Arch:
+        """Every choice at its maximum; layers use the last block type their stage lists."""
+        return self._arch(lambda v: v[-1])
+
+    def smallest(self) -> Arch:
+        """Every choice at its minimum; layers use the first block type their stage lists."""
+        return self._arch(lambda v: v[0])
+
+    # ---- membership ----------------------------------------------------------------------
+    def parse(self, data: Mapping[str, Any] | Arch) -> Arch:
+        """Validate a JSON object (or Arch) into an Arch of this space, or raise ArchError."""
+        if isinstance(data, Arch):
+            arch = data
+        else:
+            try:
+                arch = Arch.model_validate(data)
+            except ValidationError as err:
+                first = err.errors()[0]
+                where = ".".join(str(p) for p in first["loc"])
+                raise ArchError(f"arch field {where or '<root>'}: {first['msg']}") from None
+        self.contains(arch)
+        return arch
+
+    def contains(self, arch: Arch) -> bool:
+        """True if `arch` belongs to the space; otherwise ArchError names the offending field."""
+
+        def check(field: str, value: Any, allowed: list) -> None:
+            if value not in allowed:
+                raise ArchError(f"{field} = {value!r} is not allowed; allowed values: {allowed}")
+
+        check("resolution", arch.resolution, self.input.resolutions)
+        check("stem_width", arch.stem_width, self.stem.widths)
+        if len(arch.stages) != len(self.stages):
+            raise ArchError(f"stages has {len(arch.stages)} entries; the space has {len(self.stages)}")
+        for i, (stage, spec) in enumerate(zip(arch.stages, self.stages, strict=True)):
+            check(f"stages[{i}].width", stage.width, spec.widths)
+            check(f"stages[{i}].depth", stage.depth, spec.depths)
+            for j, layer in enumerate(stage.layers):
+                where = f"stages[{i}].layers[{j}]"
+                check(f"{where}.type", layer.type, spec.blocks)
+                for key, allowed in self.block_params.options(layer.type).items():
+                    check(f"{where}.{key}", getattr(layer, key), allowed)
+        return True
+
+    # ---- size of the space ---------------------------------------------------------------
+    def _layer_choices(self, stage: StageSpec) -> int:
+        return sum(math.prod(len(v) for v in self.block_params.options(b).values()) for b in stage.blocks)
+
+    def cardinality(self) -> int:
+        """The exact number of distinct archs."""
+        total = len(self.input.resolutions) * len(self.stem.widths)
+        for stage in self.stages:
+            per_layer = self._layer_choices(stage)
+            total *= len(stage.widths) * sum(per_layer**d for d in stage.depths)
+        return total
+
+    def log10_cardinality(self) -> float:
+        return math.log10(self.cardinality())
+
+    # ---- integer / one-hot encoding ------------------------------------------------------
+    def dimensions(self) -> list[Dimension]:
+        """The categorical dimensions of the encoding, in a fixed order."""
+        dims = [
+            Dimension(name="resolution", choices=tuple(self.input.resolutions)),
+            Dimension(name="stem_width", choices=tuple(self.stem.widths)),
+        ]
+        for i, stage in enumerate(self.stages):
+            dims.append(Dimension(name=f"stages.{i}.depth", choices=tuple(stage.depths)))
+            dims.append(Dimension(name=f"stages.{i}.width", choices=tuple(stage.widths)))
+            for j in range(max(stage.depths)):
+                dims.append(Dimension(name=f"stages.{i}.layers.{j}.type", choices=tuple(stage.blocks)))
+                for block in stage.blocks:
+                    for key, opts in self.block_params.options(block).items():
+                        dims.append(Dimension(name=f"stages.{i}.layers.{j}.{block}.{key}", choices=tuple(opts)))
+        return dims
+
+    def to_values(self, arch: Arch) -> dict[str, Any]:
+        """Arch -> {dimension name: chosen value}; dimensions of inactive slots take their first choice."""
+        values = {d.name: d.choices[0] for d in self.dimensions()}
+        values["resolution"] = arch.resolution
+        values["stem_width"] = arch.stem_width
+        for i, stage in enumerate(arch.stages):
+            values[f"stages.{i}.depth"] = stage.depth
+            values[f"stages.{i}.width"] = stage.width
+            for j, layer in enumerate(stage.layers):
+                values[f"stages.{i}.layers.{j}.type"] = layer.type
+                for key in self.block_params.options(layer.type):
+                    values[f"stages.{i}.layers.{j}.{layer.type}.{key}"] = getattr(layer, key)
+        return values
+
+    def from_values(self, values: Mapping[str, Any]) -> Arch:
+        """{dimension name: value} -> Arch (values of inactive slots are ignored)."""
+        stages = []
+        for i in range(len(self.stages)):
+            layers = []
+            for j in range(values[f"stages.{i}.depth"]):
+                block = values[f"stages.{i}.layers.{j}.type"]
+                opts = self.block_params.options(block)
+                layers.append(
+                    LAYER_CLASSES[block](**{k: values[f"stages.{i}.layers.{j}.{block}.{k}"] for k in opts})
+                )
+            stages.append(StageArch(width=values[f"stages.{i}.width"], layers=tuple(layers)))
+        arch = Arch(resolution=values["resolution"], stem_width=values["stem_width"], stages=tuple(stages))
+        self.contains(arch)
+        return arch
+
+    def encode(self, arch: Arch) -> list[int]:
+        """Arch -> one choice index per dimension."""
+        values = self.to_values(arch)
+        return [d.choices.index(values[d.name]) for d in self.dimensions()]
+
+    def decode(self, indices: list[int]) -> Arch:
+        return self.from_values({d.name: d.choices[i] for d, i in zip(self.dimensions(), indices, strict=True)})
+
+    def one_hot(self, arch: Arch) -> np.ndarray:
+        """A 0/1 vector for predictors; dimensions of inactive layer slots are all zero."""
+        values = self.to_values(arch)
+        active = self._active_dimensions(arch)
+        parts = []
+        for d in self.dimensions():
+            vec = np.zeros(len(d.choices), dtype=np.float32)
+            if d.name in active:
+                vec[d.choices.index(values[d.name])] = 1.0
+            parts.append(vec)
+        return np.concatenate(parts)
+
+    def _active_dimensions(self, arch: Arch) -> set[str]:
+        active = {"resolution", "stem_width"}
+        for i, stage in enumerate(arch.stages):
+            active |= {f"stages.{i}.depth", f"stages.{i}.width"}
+            for j, layer in enumerate(stage.layers):
+                active.add(f"stages.{i}.layers.{j}.type")
+                active |= {f"stages.{i}.layers.{j}.{layer.type}.{k}" for k in self.block_params.options(layer.type)}
+        return active
+
+
+# ---- loading ---------------------------------------------------------------------------------
+def list_presets() -> list[str]:
+    """Names of the bundled presets."""
+    folder = resources.files("search_spaces") / "presets"
+    return sorted(p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def _describe_validation(err: ValidationError, source: str) -> str:
+    lines = [f"invalid search space {source}:"]
+    for e in err.errors():
+        where = ".".join(str(p) for p in e["loc"]) or "<root>"
+        lines.append(f"  {where}: {e['msg']}")
+    return "\n".join(lines)
+
+
+def space_from_dict(data: Any, source: str = "<dict>") -> SearchSpaceSpec:
+    if not isinstance(data, dict):
+        raise SpaceError(f"invalid search space {source}: expected a mapping at the top level")
+    try:
+        return SearchSpaceSpec.model_validate(data)
+    except ValidationError as err:
+        raise SpaceError(_describe_validation(err, source)) from None
+
+
+def load_space_file(path: str | Path) -> SearchSpaceSpec:
+    path = Path(path)
+    if not path.is_file():
+        raise SpaceError(f"search space file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise SpaceError(f"malformed YAML in {path}: {err}") from None
+    return space_from_dict(data, str(path))
+
+
+def get_space(name_or_path: str | Path) -> SearchSpaceSpec:
+    """A preset by name (e.g. 'hybrid-small') or a YAML file by path."""
+    name = str(name_or_path)
+    if name in list_presets():
+        text = (resources.files("search_spaces") / "presets" / f"{name}.yaml").read_text()
+        return space_from_dict(yaml.safe_load(text), f"preset {name!r}")
+    if name.endswith((".yaml", ".yml", ".json")) or Path(name).is_file():
+        return load_space_file(name)
+    raise SpaceError(f"unknown search space {name!r}; presets: {', '.join(list_presets())}")
