@@ -8,6 +8,7 @@ drift affects both alike; the median over steps is compared. Target: median rati
 from __future__ import annotations
 
 import argparse
+import functools
 import random
 import statistics
 import time
@@ -18,9 +19,9 @@ import torch.nn.functional as F
 from search_spaces import HybridSupernet, get_space
 
 
-def step_time(model, x, y, opt, call) -> float:
+def step_time(forward, x, y, opt) -> float:
     t0 = time.perf_counter()
-    loss = F.cross_entropy(call(model, x), y)
+    loss = F.cross_entropy(forward(x), y)
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
@@ -52,13 +53,14 @@ def main() -> None:
         static = supernet.extract(arch).train()
         opt_super = torch.optim.SGD(supernet.parameters(), lr=1e-4)
         opt_static = torch.optim.SGD(static.parameters(), lr=1e-4)
+        subnet = functools.partial(supernet, arch=arch)
         for _ in range(3):  # warm-up
-            step_time(supernet, x, y, opt_super, lambda m, v: m(v, arch))
-            step_time(static, x, y, opt_static, lambda m, v: m(v))
+            step_time(subnet, x, y, opt_super)
+            step_time(static, x, y, opt_static)
         t_super, t_static = [], []
         for _ in range(args.steps):
-            t_super.append(step_time(supernet, x, y, opt_super, lambda m, v: m(v, arch)))
-            t_static.append(step_time(static, x, y, opt_static, lambda m, v: m(v)))
+            t_super.append(step_time(subnet, x, y, opt_super))
+            t_static.append(step_time(static, x, y, opt_static))
         ms_super, ms_static = statistics.median(t_super) * 1e3, statistics.median(t_static) * 1e3
         ratios.append(ms_super / ms_static)
         types = ",".join(sorted(set(arch.layer_types())))
