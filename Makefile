@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 
 run: setup
 	$(BIN)/nas spaces list
-	$(BIN)/nas spaces sample hybrid-small --seed 0 --run
+	$(BIN)/nas search configs/default.yaml --out runs/default
 
 lint: setup
 	$(BIN)/ruff check nas search_spaces api workers tests benchmarks
@@ -31,6 +31,8 @@ test: lint
 
 bench: setup
 	$(BIN)/python benchmarks/supernet_overhead.py
+	$(BIN)/python benchmarks/search_quality.py
+	$(BIN)/python benchmarks/ranking.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -68,6 +69,44 @@ def spaces_sample(
         with torch.no_grad():
             info["output_shape"] = list(net.eval()(x, arch).shape)
     print(json.dumps(info, indent=2))
+
+
+@app.command("search")
+def search(
+    config_path: Path = typer.Argument(..., metavar="CONFIG.yaml", help="search config (YAML)"),
+    out: Path = typer.Option(Path("runs/search"), "--out", help="output folder; rerunning resumes from it"),
+) -> None:
+    """Train a supernet, search it and write OUT/result.json (front, candidates, hypervolume)."""
+    from nas.console import ConsoleReporter
+    from nas.data import DataError
+    from nas.pipeline import RESULT, RunDirError, run_search
+    from nas.progress import Cancelled
+    from nas.schemas import ConfigError, load_search_config
+
+    try:
+        config = load_search_config(config_path)
+        with ConsoleReporter() as reporter:
+            result = run_search(config, reporter, out)
+    except (ConfigError, DataError, SpaceError, ArchError, RunDirError) as err:
+        raise fail(str(err)) from None
+    except Cancelled as err:
+        raise fail(str(err)) from None
+    show_front(result)
+    console.print(f"hypervolume {result.hypervolume:.4f}   wrote {out / RESULT}")
+
+
+def show_front(result) -> None:
+    names = list(result.config.objectives)
+    extra = [k for k in ("test_accuracy", "finetuned_val_accuracy") if any(k in c.metrics for c in result.front)]
+    table = Table("arch_id", "layers", *names, *extra, title=f"Pareto front ({len(result.front)} archs)")
+    for c in sorted(result.front, key=lambda c: -c.metrics.get("accuracy", 0.0)):
+        layers = "".join(layer["type"][0] for st in c.arch["stages"] for layer in st["layers"])
+        table.add_row(c.arch_id[:12], layers, *[_metric(c.metrics[n]) for n in names + extra])
+    console.print(table)
+
+
+def _metric(v: float) -> str:
+    return f"{v:.4f}" if v < 10 else f"{v:,.0f}"
 
 
 def main() -> None:

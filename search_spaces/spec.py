@@ -355,7 +355,7 @@ class SearchSpaceSpec(_Spec):
     def one_hot(self, arch: Arch) -> np.ndarray:
         """A 0/1 vector for predictors; dimensions of inactive layer slots are all zero."""
         values = self.to_values(arch)
-        active = self._active_dimensions(arch)
+        active = self.active_dimensions(arch)
         parts = []
         for d in self.dimensions():
             vec = np.zeros(len(d.choices), dtype=np.float32)
@@ -364,7 +364,7 @@ class SearchSpaceSpec(_Spec):
             parts.append(vec)
         return np.concatenate(parts)
 
-    def _active_dimensions(self, arch: Arch) -> set[str]:
+    def active_dimensions(self, arch: Arch) -> set[str]:
         active = {"resolution", "stem_width"}
         for i, stage in enumerate(arch.stages):
             active |= {f"stages.{i}.depth", f"stages.{i}.width"}

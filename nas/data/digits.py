@@ -1,0 +1,13 @@
+"""Built-in `digits`: scikit-learn's bundled 8x8 handwritten digits (1797 real images, no download)."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.datasets import load_digits as _sklearn_digits
+
+
+def load_digits() -> tuple[np.ndarray, np.ndarray]:
+    """Images (N, 1, 8, 8) scaled to [0, 1] and labels 0..9."""
+    bunch = _sklearn_digits()
+    x = (bunch.images / 16.0).astype(np.float32)[:, None]
+    return x, bunch.target.astype(np.int64)

@@ -1,0 +1,114 @@
+"""DataSplits: train / validation / test tensors with the statistics computed on the training split."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+
+class DataError(ValueError):
+    """A dataset cannot be used; the message says what is wrong with it."""
+
+
+@dataclass
+class DataSplits:
+    x_train: Tensor
+    y_train: Tensor
+    x_val: Tensor
+    y_val: Tensor
+    x_test: Tensor
+    y_test: Tensor
+    num_classes: int
+    mean: list[float]  # per channel, from the training split
+    std: list[float]
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.x_train.shape[1:])
+
+    @property
+    def kind(self) -> str:
+        return "image" if self.x_train.dim() == 4 else "sequence"
+
+    def normalize(self, x: Tensor) -> Tensor:
+        shape = (1, len(self.mean)) + (1,) * (x.dim() - 2)
+        mean = torch.tensor(self.mean).reshape(shape)
+        std = torch.tensor(self.std).reshape(shape)
+        return (x - mean) / std
+
+    def normalized(self) -> DataSplits:
+        """The same splits with inputs normalized (what training and evaluation consume)."""
+        n = self.normalize
+        return DataSplits(n(self.x_train), self.y_train, n(self.x_val), self.y_val, n(self.x_test), self.y_test,
+                          self.num_classes, self.mean, self.std)
+
+    def summary(self) -> dict:
+        return {"kind": self.kind, "input_shape": list(self.input_shape), "num_classes": self.num_classes,
+                "train": len(self.y_train), "val": len(self.y_val), "test": len(self.y_test)}
+
+
+def as_channels_first(x: np.ndarray, kind: str | None, source: str) -> np.ndarray:
+    """(N,H,W) / (N,C,H,W) images and (N,L) / (N,C,L) sequences -> channels-first float32."""
+    if x.ndim == 2:
+        return x[:, None, :].astype(np.float32)  # (N, L) -> (N, 1, L)
+    if x.ndim == 3:
+        is_image = kind == "image" or (kind is None and x.shape[1] == x.shape[2])
+        return (x[:, None] if is_image else x).astype(np.float32)
+    if x.ndim == 4:
+        if kind == "sequence":
+            raise DataError(f"{source}: 4-D inputs {x.shape} are images, but kind 'sequence' was given")
+        return x.astype(np.float32)
+    raise DataError(f"{source}: inputs must be (N,L), (N,C,L), (N,H,W) or (N,C,H,W); got shape {x.shape}")
+
+
+def check_labels(y: np.ndarray, n: int, source: str) -> np.ndarray:
+    if y.ndim != 1:
+        raise DataError(f"{source}: labels must be a 1-D array of class indices, got shape {y.shape}")
+    if len(y) != n:
+        raise DataError(f"{source}: {n} inputs but {len(y)} labels")
+    if not np.issubdtype(y.dtype, np.integer):
+        if not np.all(np.equal(np.mod(y, 1), 0)):
+            raise DataError(f"{source}: labels must be integer class indices")
+        y = y.astype(np.int64)
+    if len(y) and y.min() < 0:
+        raise DataError(f"{source}: labels must be >= 0, found {int(y.min())}")
+    return y.astype(np.int64)
+
+
+def make_splits(
+    x: np.ndarray, y: np.ndarray, x_test: np.ndarray | None, y_test: np.ndarray | None,
+    val_fraction: float, test_fraction: float, seed: int, source: str,
+) -> DataSplits:
+    """Seeded, stratified-by-shuffle splits; normalization statistics from the training part only."""
+    if not np.isfinite(x).all():
+        raise DataError(f"{source}: inputs contain NaN or infinite values")
+    num_classes = int(max(y.max(), y_test.max() if y_test is not None and len(y_test) else 0)) + 1
+    counts = np.bincount(y, minlength=num_classes)
+    empty = [c for c in range(num_classes) if counts[c] == 0]
+    if empty:
+        raise DataError(f"{source}: classes {empty} have no training examples (labels must be 0..{num_classes - 1})")
+    if num_classes < 2:
+        raise DataError(f"{source}: need at least 2 classes")
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(y))
+    if x_test is None:
+        n_test = max(1, int(round(len(y) * test_fraction)))
+        test_idx, order = order[:n_test], order[n_test:]
+        x_test, y_test = x[test_idx], y[test_idx]
+    n_val = max(1, int(round(len(order) * val_fraction)))
+    val_idx, train_idx = order[:n_val], order[n_val:]
+    if len(train_idx) < 2:
+        raise DataError(f"{source}: too few examples ({len(y)}) to split into train / validation / test")
+    x_train = x[train_idx]
+    axes = (0,) + tuple(range(2, x.ndim))
+    mean = x_train.mean(axis=axes)
+    std = x_train.std(axis=axes) + 1e-6
+    t = torch.from_numpy
+    return DataSplits(
+        t(x_train.copy()), t(y[train_idx].copy()), t(x[val_idx].copy()), t(y[val_idx].copy()),
+        t(np.ascontiguousarray(x_test, dtype=np.float32)), t(np.asarray(y_test, dtype=np.int64)),
+        num_classes, [float(m) for m in mean], [float(s) for s in std],
+    )

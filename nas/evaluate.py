@@ -1,0 +1,82 @@
+"""Evaluate subnets with inherited weights: BN recalibration, then accuracy; plus params, MACs, latency.
+
+Each candidate is extracted from the supernet into a static network (a copy), so recalibrating
+its BN statistics leaves the supernet untouched; results are cached by arch id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+
+from nas.data import DataSplits
+from search_spaces import Arch, HybridSupernet
+
+LatencyFn = Callable[[Arch], float]
+
+
+@torch.no_grad()
+def recalibrate_bn(model: nn.Module, x: Tensor, batch_size: int) -> None:
+    """Re-estimate BN running statistics of `model` as an exact average over the batches of `x`."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative moving average: every batch weighs the same
+    model.train()
+    for start in range(0, len(x), batch_size):
+        model(x[start : start + batch_size])
+    model.eval()
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 512) -> float:
+    model.eval()
+    correct = 0
+    for start in range(0, len(x), batch_size):
+        correct += (model(x[start : start + batch_size]).argmax(-1) == y[start : start + batch_size]).sum().item()
+    return correct / max(1, len(y))
+
+
+class Evaluator:
+    """Scores archs of one trained supernet on one dataset (inputs already normalized)."""
+
+    def __init__(
+        self, supernet: HybridSupernet, data: DataSplits, bn_batches: int = 4, batch_size: int = 64,
+        latency: LatencyFn | None = None, seed: int = 0,
+    ):
+        self.supernet, self.data, self.latency = supernet, data, latency
+        self.batch_size = batch_size
+        g = torch.Generator().manual_seed(seed)
+        n = min(len(data.y_train), bn_batches * batch_size)
+        self.calibration = data.x_train[torch.randperm(len(data.y_train), generator=g)[:n]]
+        self.cache: dict[str, dict[str, float]] = {}
+
+    def subnet(self, arch: Arch) -> nn.Module:
+        """The static network of `arch` with inherited weights and recalibrated BN, in eval mode."""
+        model = self.supernet.extract(arch)
+        recalibrate_bn(model, self.calibration, self.batch_size)
+        return model
+
+    def cost(self, arch: Arch) -> dict[str, float]:
+        """Metrics that need no data: params, MACs and, with a latency table, latency_ms."""
+        counts = self.supernet.counts(arch)
+        metrics = {"params": float(counts.params), "macs": float(counts.macs)}
+        if self.latency is not None:
+            metrics["latency_ms"] = float(self.latency(arch))
+        return metrics
+
+    def evaluate(self, arch: Arch) -> dict[str, float]:
+        """accuracy (validation, 0..1), params, macs and latency_ms when a table is given."""
+        if arch.id not in self.cache:
+            model = self.subnet(arch)
+            metrics = {"accuracy": accuracy(model, self.data.x_val, self.data.y_val)} | self.cost(arch)
+            self.cache[arch.id] = metrics
+        return dict(self.cache[arch.id])
+
+    def test_accuracy(self, arch: Arch, model: nn.Module | None = None) -> float:
+        """Held-out test accuracy of `arch` (inherited weights unless a fine-tuned model is given)."""
+        return accuracy(model if model is not None else self.subnet(arch), self.data.x_test, self.data.y_test)

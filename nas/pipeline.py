@@ -1,0 +1,187 @@
+"""run_search(config, reporter, workdir) -> SearchResult: train -> search -> finalize -> test.
+
+Everything a run produces lives in `workdir`: the training checkpoint (a rerun resumes from it),
+the supernet weights, every evaluated candidate (candidates.jsonl, reused on a rerun), fine-tuned
+weights and result.json. The Ray workers run this same function.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from nas.data import DataSplits, load_dataset
+from nas.evaluate import Evaluator
+from nas.finalize import fine_tune
+from nas.progress import ForwardingReporter, Reporter
+from nas.schemas import MAXIMIZE, Candidate, SearchConfig, SearchResult
+from nas.search import Objectives, hypervolume, make_strategy
+from nas.search.loop import front_of, run_strategy
+from nas.train import atomic_write, train_supernet
+from search_spaces import Arch, HybridSupernet, SearchSpaceSpec, get_space
+
+RESULT = "result.json"
+SUPERNET_WEIGHTS = "supernet.safetensors"
+CANDIDATES = "candidates.jsonl"
+FINETUNED = "finetuned"
+
+
+class RunDirError(ValueError):
+    """The output folder holds a run of a different config."""
+
+
+def prepare(config: SearchConfig) -> tuple[DataSplits, SearchSpaceSpec]:
+    """Load the dataset and re-target the space to its input shape and classes."""
+    data = load_dataset(config.dataset)
+    space = get_space(config.space).with_input(data.input_shape, data.num_classes)
+    return data, space
+
+
+def claim_workdir(workdir: Path, config: SearchConfig) -> None:
+    """Remember the config in `workdir`; refuse to resume a run of another config there."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    stamp = workdir / "config.json"
+    text = config.model_dump_json(indent=2)
+    if stamp.exists() and json.loads(stamp.read_text()) != json.loads(text):
+        raise RunDirError(f"{workdir} holds a run of a different config; choose another output folder")
+    if not stamp.exists():
+        atomic_write(stamp, lambda tmp: Path(tmp).write_text(text))
+
+
+def save_weights(path: Path, module: torch.nn.Module) -> None:
+    state = {k: v.detach().contiguous() for k, v in module.state_dict().items()}
+    atomic_write(path, lambda tmp: save_file(state, tmp))
+
+
+def load_supernet(workdir: Path, space: SearchSpaceSpec) -> HybridSupernet:
+    """The trained supernet a finished run left in `workdir`."""
+    net = HybridSupernet.from_spec(space)
+    net.load_state_dict(load_file(workdir / SUPERNET_WEIGHTS))
+    return net.eval()
+
+
+def latency_function(config: SearchConfig, space: SearchSpaceSpec) -> Callable[[Arch], float] | None:
+    if not config.hardware:
+        return None
+    raise ValueError("latency tables are not available in this version; use the macs or params objective")
+
+
+def reference_point(objectives: Objectives, evaluator: Evaluator, space: SearchSpaceSpec) -> dict[str, float]:
+    """Hypervolume reference: error 1.0 for accuracy; 1.1 x the largest subnet's cost otherwise."""
+    cost = evaluator.cost(space.largest())
+    return {n: 1.0 if n in MAXIMIZE else 1.1 * cost[n] for n in objectives.names}
+
+
+def normalized_hypervolume(front: list[Candidate], objectives: Objectives, ref: dict[str, float]) -> float:
+    """Hypervolume of the front with each minimized objective divided by its reference value."""
+    if not front:
+        return 0.0
+    scale = np.array([ref[n] for n in objectives.names])
+    points = np.stack([objectives.minimized(c.metrics) for c in front]) / scale
+    return hypervolume(points, np.ones(len(scale)))
+
+
+class _CandidateLog(ForwardingReporter):
+    """Appends each new candidate to candidates.jsonl (so a rerun skips its evaluation), then forwards."""
+
+    def __init__(self, inner: Reporter, path: Path, logged: set[str]):
+        super().__init__(inner)
+        self.path, self.logged = path, logged
+
+    def candidate(self, candidate: Candidate) -> None:
+        if candidate.arch_id not in self.logged:
+            with open(self.path, "a") as f:
+                f.write(candidate.model_dump_json() + "\n")
+            self.logged.add(candidate.arch_id)
+        self.inner.candidate(candidate)
+
+
+def _logged_candidates(path: Path) -> dict[str, dict[str, float]]:
+    if not path.exists():
+        return {}
+    cache = {}
+    for line in path.read_text().splitlines():
+        try:
+            c = Candidate.model_validate_json(line)
+        except ValueError:
+            continue  # a line torn by a crash
+        cache[c.arch_id] = c.metrics
+    return cache
+
+
+def run_search(config: SearchConfig, reporter: Reporter | None = None, workdir: str | Path | None = None) -> SearchResult:
+    reporter = reporter or Reporter()
+    workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="nas-run-"))
+    claim_workdir(workdir, config)
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    raw, space = prepare(config)
+    data = raw.normalized()
+    latency = latency_function(config, space)
+
+    torch.manual_seed(config.train.seed)
+    supernet = HybridSupernet.from_spec(space)
+    train_supernet(supernet, data, config.train, workdir, reporter)
+    save_weights(workdir / SUPERNET_WEIGHTS, supernet)
+    supernet.eval()
+    timings["train_s"] = time.perf_counter() - t0
+
+    t1 = time.perf_counter()
+    evaluator = Evaluator(supernet, data, config.search.bn_batches, config.train.batch_size, latency, config.search.seed)
+    logged = _logged_candidates(workdir / CANDIDATES)
+    evaluator.cache.update(logged)
+    objectives = Objectives(config.objectives, config.constraints)
+    strategy = make_strategy(space, objectives, config.search)
+    candidates = run_strategy(strategy, evaluator.evaluate, config.search.evaluations,
+                              _CandidateLog(reporter, workdir / CANDIDATES, set(logged)), config.search.population)
+    front = front_of(candidates, objectives)
+    timings["search_s"] = time.perf_counter() - t1
+
+    t2 = time.perf_counter()
+    front = finalize_front(front, evaluator, config, data, workdir, reporter)
+    timings["finalize_s"] = time.perf_counter() - t2
+    reporter.front(front)
+
+    by_id = {c.arch_id: c for c in front}
+    candidates = [by_id.get(c.arch_id, c) for c in candidates]
+    ref = reference_point(objectives, evaluator, space)
+    result = SearchResult(
+        config=config, space=space.model_dump(mode="json"),
+        normalization={"mean": raw.mean, "std": raw.std},
+        front=front, candidates=candidates,
+        hypervolume=normalized_hypervolume(front, objectives, ref), reference_point=ref, timings=timings,
+    )
+    atomic_write(workdir / RESULT, lambda tmp: Path(tmp).write_text(result.model_dump_json(indent=2)))
+    return result
+
+
+def finalize_front(
+    front: list[Candidate], evaluator: Evaluator, config: SearchConfig, data: DataSplits, workdir: Path,
+    reporter: Reporter,
+) -> list[Candidate]:
+    """Test accuracy for every front arch; fine-tune the top-k by accuracy first when finalize is on."""
+    space = evaluator.supernet.space
+    tuned_ids: set[str] = set()
+    if config.finalize.enabled:
+        ranked = sorted(front, key=lambda c: -c.metrics.get("accuracy", 0.0))
+        tuned_ids = {c.arch_id for c in ranked[: config.finalize.top_k]}
+    reporter.phase("finalize", len(front))
+    out = []
+    for i, cand in enumerate(front):
+        arch = space.parse(cand.arch)
+        model = evaluator.subnet(arch)
+        metrics = dict(cand.metrics)
+        if cand.arch_id in tuned_ids:
+            metrics |= {f"finetuned_{k}": v for k, v in fine_tune(model, data, config.finalize, reporter).items()}
+            save_weights(workdir / FINETUNED / f"{cand.arch_id}.safetensors", model)
+        metrics["test_accuracy"] = evaluator.test_accuracy(arch, model)
+        out.append(cand.model_copy(update={"metrics": metrics}))
+        reporter.progress("finalize", i + 1, len(front), {"test_accuracy": metrics["test_accuracy"]})
+    return out

@@ -1,0 +1,157 @@
+"""Pydantic models shared by the library, the CLI, the API, the workers and the database.
+
+`SearchConfig` is what a user submits (YAML for the CLI, JSON for the REST API). The smallest
+valid config names a space and a dataset; everything else has a default.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+ObjectiveName = Literal["accuracy", "latency_ms", "params", "macs"]
+MAXIMIZE = {"accuracy"}  # every other objective is minimized
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DatasetConfig(_Config):
+    name: Literal["digits", "npz", "folder"] = Field(description="built-in 'digits', an .npz file or an image folder")
+    path: str | None = Field(None, description="the .npz file or the image folder (one sub-folder per class)")
+    kind: Literal["image", "sequence"] | None = Field(
+        None, description="how to read 3-D arrays (N, A, B); default: images if A == B, else sequences (N, C, L)"
+    )
+    image_size: int | None = Field(None, ge=2, description="folder images are resized to this square size")
+    val_fraction: float = Field(0.15, gt=0, lt=0.5, description="share of the training data held out for validation")
+    test_fraction: float = Field(0.15, gt=0, lt=0.5, description="share held out for testing when no test split is given")
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _path_needed(self) -> DatasetConfig:
+        if self.name in ("npz", "folder") and not self.path:
+            raise ValueError(f"dataset '{self.name}' needs a 'path'")
+        return self
+
+
+class TrainConfig(_Config):
+    steps: int = Field(400, ge=1, description="supernet optimisation steps")
+    batch_size: int = Field(64, ge=1)
+    optimizer: Literal["sgd", "adamw"] = "adamw"
+    lr: float = Field(3e-3, gt=0)
+    weight_decay: float = Field(1e-4, ge=0)
+    warmup_steps: int = Field(20, ge=0)
+    label_smoothing: float = Field(0.1, ge=0, lt=1)
+    random_subnets: int = Field(2, ge=0, description="random subnets per step besides the largest and smallest")
+    distill: bool = Field(True, description="in-place distillation from the largest subnet's soft labels")
+    checkpoint_every: int = Field(50, ge=1)
+    grad_clip: float | None = Field(5.0, gt=0)
+    seed: int = 0
+
+
+class SearchSettings(_Config):
+    strategy: Literal["nsga2", "evolution", "random"] = "nsga2"
+    evaluations: int = Field(150, ge=1, description="distinct architectures evaluated")
+    population: int = Field(24, ge=2, description="population size (NSGA-II, evolution)")
+    sample_size: int = Field(8, ge=2, description="tournament size of regularized evolution")
+    bn_batches: int = Field(4, ge=1, description="training batches used to recalibrate BN statistics")
+    seed: int = 0
+
+
+class FinalizeConfig(_Config):
+    enabled: bool = Field(True, description="fine-tune the top-k front archs (by accuracy) as stand-alone models")
+    top_k: int = Field(3, ge=1)
+    epochs: int = Field(5, ge=1)
+    lr: float = Field(1e-3, gt=0)
+    batch_size: int = Field(64, ge=1)
+
+
+def _default_objectives() -> list[ObjectiveName]:
+    return ["accuracy", "macs"]
+
+
+class SearchConfig(_Config):
+    space: str = Field("hybrid-small", description="a preset name or a path to a space YAML file")
+    dataset: DatasetConfig
+    objectives: list[ObjectiveName] = Field(default_factory=lambda: _default_objectives())
+    constraints: dict[ObjectiveName, float] = Field(
+        default_factory=dict,
+        description="hard bounds: accuracy >= value, every other objective <= value",
+    )
+    hardware: str | None = Field(None, description="a latency table (JSON) for the latency_ms objective")
+    train: TrainConfig = TrainConfig()
+    search: SearchSettings = SearchSettings()
+    finalize: FinalizeConfig = FinalizeConfig()
+
+    @field_validator("objectives")
+    @classmethod
+    def _objectives(cls, v: list[str]) -> list[str]:
+        if len(v) < 1 or len(set(v)) != len(v):
+            raise ValueError(f"objectives must be distinct and non-empty, got {v}")
+        return v
+
+    @model_validator(mode="after")
+    def _latency_needs_table(self) -> SearchConfig:
+        if ("latency_ms" in self.objectives or "latency_ms" in self.constraints) and not self.hardware:
+            raise ValueError("the latency_ms objective or constraint needs 'hardware': a latency table")
+        return self
+
+
+class Candidate(BaseModel):
+    """One evaluated architecture: the same shape in result.json, the database and the API."""
+
+    arch_id: str
+    arch: dict[str, Any]
+    metrics: dict[str, float]
+    feasible: bool = True
+    generation: int = 0
+
+
+class SearchResult(BaseModel):
+    config: SearchConfig
+    space: dict[str, Any] = Field(description="the search space, re-targeted to the dataset")
+    normalization: dict[str, list[float]] = Field(description="per-channel mean and std of the training inputs")
+    front: list[Candidate]
+    candidates: list[Candidate]
+    hypervolume: float
+    reference_point: dict[str, float] = Field(description="the hypervolume's reference point, per objective")
+    timings: dict[str, float] = Field(default_factory=dict, description="seconds per phase")
+
+
+class ConfigError(ValueError):
+    """A search config file cannot be read or is invalid; the message names the field."""
+
+
+def describe_validation_error(err: ValidationError) -> str:
+    lines = []
+    for e in err.errors():
+        where = ".".join(str(p) for p in e["loc"]) or "<root>"
+        lines.append(f"{where}: {e['msg']}")
+    return "; ".join(lines)
+
+
+def load_search_config(path: str | Path) -> SearchConfig:
+    """Read a YAML / JSON config; relative dataset and hardware paths are relative to the file."""
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(file.read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError(f"malformed YAML in {path}: {err}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping with at least 'space' and 'dataset'")
+    try:
+        config = SearchConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(f"invalid config {path}: {describe_validation_error(err)}") from None
+    base = file.resolve().parent
+    if config.dataset.path and not Path(config.dataset.path).is_absolute():
+        config.dataset.path = str(base / config.dataset.path)
+    if config.hardware and not Path(config.hardware).is_absolute():
+        config.hardware = str(base / config.hardware)
+    return config

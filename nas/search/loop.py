@@ -1,0 +1,58 @@
+"""The search loop: ask, evaluate, tell, until a budget of distinct archs is evaluated."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import numpy as np
+
+from nas.progress import Cancelled, Reporter
+from nas.schemas import Candidate
+from nas.search.objectives import Objectives
+from nas.search.pareto import pareto_front
+from nas.search.strategies import Strategy
+from search_spaces import Arch
+
+
+def front_of(candidates: list[Candidate], objectives: Objectives) -> list[Candidate]:
+    """The feasible candidates that no other feasible candidate dominates."""
+    feasible = [c for c in candidates if c.feasible]
+    if not feasible:
+        return []
+    points = np.stack([objectives.minimized(c.metrics) for c in feasible])
+    return [feasible[i] for i in pareto_front(points)]
+
+
+def run_strategy(
+    strategy: Strategy,
+    evaluate: Callable[[Arch], Mapping[str, float]],
+    budget: int,
+    reporter: Reporter,
+    population: int,
+) -> list[Candidate]:
+    """Evaluate `budget` distinct archs proposed by `strategy`; report each candidate and front change."""
+    objectives = strategy.objectives
+    seen: dict[str, Candidate] = {}
+    front_ids: list[str] = []
+    asks, max_asks = 0, budget * 20  # a small space may run out of new archs
+    reporter.phase("search", budget)
+    while len(seen) < budget and asks < max_asks:
+        if reporter.should_stop():
+            raise Cancelled(f"cancelled after {len(seen)} evaluations")
+        arch = strategy.ask()
+        asks += 1
+        metrics = dict(evaluate(arch))
+        strategy.tell(arch, metrics)
+        if arch.id in seen:
+            continue
+        cand = Candidate(arch_id=arch.id, arch=arch.to_dict(), metrics=metrics,
+                         feasible=objectives.feasible(metrics), generation=len(seen) // population)
+        seen[arch.id] = cand
+        reporter.candidate(cand)
+        front = front_of(list(seen.values()), objectives)
+        if [c.arch_id for c in front] != front_ids:
+            front_ids = [c.arch_id for c in front]
+            reporter.front(front)
+        best = max((c.metrics.get("accuracy", 0.0) for c in front), default=0.0)
+        reporter.progress("search", len(seen), budget, {"front_size": len(front), "best_accuracy": best})
+    return list(seen.values())

@@ -1,0 +1,111 @@
+"""Search strategies behind one ask/tell interface: NSGA-II, regularized evolution, random.
+
+ask() proposes an arch; tell(arch, metrics) reports its metrics. Several asks may precede the
+matching tells (for parallel evaluation).
+"""
+
+from __future__ import annotations
+
+import random
+from abc import ABC, abstractmethod
+from collections import deque
+from collections.abc import Mapping
+
+import numpy as np
+import optuna
+from optuna.study import StudyDirection
+
+from nas.schemas import MAXIMIZE, SearchSettings
+from nas.search.objectives import Objectives
+from nas.search.pareto import non_dominated_sort
+from search_spaces import Arch, SearchSpaceSpec
+
+
+class Strategy(ABC):
+    def __init__(self, space: SearchSpaceSpec, objectives: Objectives, settings: SearchSettings):
+        self.space, self.objectives, self.settings = space, objectives, settings
+        self.rng = random.Random(settings.seed)
+
+    @abstractmethod
+    def ask(self) -> Arch:
+        """The next arch to evaluate."""
+
+    @abstractmethod
+    def tell(self, arch: Arch, metrics: Mapping[str, float]) -> None:
+        """The metrics of an arch returned by ask()."""
+
+
+class RandomSearch(Strategy):
+    """Uniform sampling: the baseline every other strategy must beat."""
+
+    def ask(self) -> Arch:
+        return self.space.sample(self.rng)
+
+    def tell(self, arch: Arch, metrics: Mapping[str, float]) -> None:
+        pass
+
+
+def mutate(space: SearchSpaceSpec, arch: Arch, rng: random.Random) -> Arch:
+    """Change one active choice of `arch` to another allowed value."""
+    values = space.to_values(arch)
+    dims = [d for d in space.dimensions() if d.name in space.active_dimensions(arch) and len(d.choices) > 1]
+    dim = rng.choice(dims)
+    values[dim.name] = rng.choice([c for c in dim.choices if c != values[dim.name]])
+    return space.from_values(values)
+
+
+class RegularizedEvolution(Strategy):
+    """Aging evolution (Real et al.) made multi-objective: tournaments pick by feasibility, then Pareto rank."""
+
+    def __init__(self, space: SearchSpaceSpec, objectives: Objectives, settings: SearchSettings):
+        super().__init__(space, objectives, settings)
+        self.population: deque[tuple[Arch, np.ndarray, bool]] = deque()
+
+    def ask(self) -> Arch:
+        if len(self.population) < self.settings.population:
+            return self.space.sample(self.rng)
+        sample = self.rng.sample(list(self.population), min(self.settings.sample_size, len(self.population)))
+        feasible = [s for s in sample if s[2]] or sample
+        ranks = non_dominated_sort(np.stack([s[1] for s in feasible]))
+        parent = feasible[self.rng.choice(ranks[0])][0]
+        return mutate(self.space, parent, self.rng)
+
+    def tell(self, arch: Arch, metrics: Mapping[str, float]) -> None:
+        self.population.append((arch, self.objectives.minimized(metrics), self.objectives.feasible(metrics)))
+        while len(self.population) > self.settings.population:
+            self.population.popleft()  # the oldest dies, however good
+
+
+class NSGA2(Strategy):
+    """NSGA-II through Optuna's NSGAIISampler (ask/tell), constraints included."""
+
+    def __init__(self, space: SearchSpaceSpec, objectives: Objectives, settings: SearchSettings):
+        super().__init__(space, objectives, settings)
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        sampler = optuna.samplers.NSGAIISampler(population_size=settings.population, seed=settings.seed)
+        directions = [StudyDirection.MAXIMIZE if n in MAXIMIZE else StudyDirection.MINIMIZE for n in objectives.names]
+        self.study = optuna.create_study(directions=directions, sampler=sampler)
+        self.dimensions = space.dimensions()
+        self.pending: dict[str, list[optuna.trial.Trial]] = {}
+
+    def ask(self) -> Arch:
+        trial = self.study.ask()
+        values = {d.name: trial.suggest_categorical(d.name, list(d.choices)) for d in self.dimensions}
+        arch = self.space.from_values(values)
+        self.pending.setdefault(arch.id, []).append(trial)
+        return arch
+
+    def tell(self, arch: Arch, metrics: Mapping[str, float]) -> None:
+        trial = self.pending[arch.id].pop(0)
+        if not self.pending[arch.id]:
+            del self.pending[arch.id]
+        for name, violation in zip(self.objectives.constraints, self.objectives.violations(metrics), strict=True):
+            trial.set_constraint(name, violation)  # <= 0 means feasible
+        self.study.tell(trial, [float(metrics[n]) for n in self.objectives.names])
+
+
+STRATEGIES: dict[str, type[Strategy]] = {"nsga2": NSGA2, "evolution": RegularizedEvolution, "random": RandomSearch}
+
+
+def make_strategy(space: SearchSpaceSpec, objectives: Objectives, settings: SearchSettings) -> Strategy:
+    return STRATEGIES[settings.strategy](space, objectives, settings)

@@ -1,0 +1,142 @@
+"""Supernet training with the sandwich rule and in-place distillation.
+
+Each step trains the largest subnet on the labels, then the smallest and N random subnets on the
+largest's soft predictions (in-place distillation), accumulating gradients for one update.
+Checkpoints every N steps hold the weights, optimizer, schedule and RNG states, so a resumed run
+continues the same trajectory.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from nas.data import DataSplits
+from nas.progress import Cancelled, Reporter
+from nas.schemas import TrainConfig
+from nas.train.checkpoint import load_checkpoint, save_checkpoint
+from search_spaces import HybridSupernet
+
+CHECKPOINT = "train_checkpoint.pt"
+
+
+def make_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay, nesterov=True)
+    return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def lr_factor(step: int, cfg: TrainConfig) -> float:
+    """Linear warm-up, then cosine decay to zero."""
+    if step < cfg.warmup_steps:
+        return (step + 1) / cfg.warmup_steps
+    progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+    return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def distill_loss(student: Tensor, teacher_probs: Tensor) -> Tensor:
+    return -(teacher_probs * F.log_softmax(student, dim=-1)).sum(-1).mean()
+
+
+class BatchSampler:
+    """Seeded random mini-batches whose generator state goes into checkpoints."""
+
+    def __init__(self, n: int, batch_size: int, seed: int):
+        self.n, self.batch_size = n, min(batch_size, n)
+        self.gen = torch.Generator().manual_seed(seed)
+        self.order = torch.randperm(n, generator=self.gen)
+        self.pos = 0
+
+    def next(self) -> Tensor:
+        if self.pos + self.batch_size > self.n:
+            self.order, self.pos = torch.randperm(self.n, generator=self.gen), 0
+        idx = self.order[self.pos : self.pos + self.batch_size]
+        self.pos += self.batch_size
+        return idx
+
+    def state(self) -> dict:
+        return {"gen": self.gen.get_state(), "order": self.order, "pos": self.pos}
+
+    def load(self, state: dict) -> None:
+        self.gen.set_state(state["gen"])
+        self.order, self.pos = state["order"], int(state["pos"])
+
+
+def train_supernet(
+    supernet: HybridSupernet, data: DataSplits, cfg: TrainConfig, workdir: Path, reporter: Reporter | None = None,
+) -> dict[str, float]:
+    """Train `supernet` on normalized `data` for cfg.steps, resuming from workdir's checkpoint."""
+    reporter = reporter or Reporter()
+    space = supernet.space
+    opt = make_optimizer(supernet.parameters(), cfg)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, cfg))
+    batches = BatchSampler(len(data.y_train), cfg.batch_size, cfg.seed)
+    rng = random.Random(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    step = 0
+    ckpt_path = workdir / CHECKPOINT
+    ckpt = load_checkpoint(ckpt_path)
+    if ckpt is not None:
+        supernet.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        sched.load_state_dict(ckpt["scheduler"])
+        batches.load(ckpt["batches"])
+        rng.setstate(_tuple_state(ckpt["python_rng"]))
+        torch.set_rng_state(ckpt["torch_rng"])
+        step = int(ckpt["step"])
+        reporter.message(f"resumed supernet training from step {step}", step=step)
+
+    def checkpoint() -> None:
+        save_checkpoint(ckpt_path, {
+            "model": supernet.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+            "batches": batches.state(), "python_rng": list(rng.getstate()), "torch_rng": torch.get_rng_state(),
+            "step": step,
+        })
+
+    reporter.phase("train", cfg.steps)
+    supernet.train()
+    largest, smallest = space.largest(), space.smallest()
+    loss_avg = None
+    t_start, seen = time.perf_counter(), 0
+    while step < cfg.steps:
+        if reporter.should_stop():
+            checkpoint()
+            raise Cancelled(f"cancelled at training step {step}")
+        idx = batches.next()
+        x, y = data.x_train[idx], data.y_train[idx]
+        opt.zero_grad(set_to_none=True)
+        logits = supernet(x, largest)
+        loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
+        loss.backward()
+        teacher = F.softmax(logits.detach(), dim=-1)
+        for arch in [smallest] + [space.sample(rng) for _ in range(cfg.random_subnets)]:
+            out = supernet(x, arch)
+            sub = distill_loss(out, teacher) if cfg.distill else F.cross_entropy(out, y, label_smoothing=cfg.label_smoothing)
+            sub.backward()
+        if cfg.grad_clip:
+            torch.nn.utils.clip_grad_norm_(supernet.parameters(), cfg.grad_clip)
+        opt.step()
+        sched.step()
+        step += 1
+        seen += len(idx)
+        loss_avg = loss.item() if loss_avg is None else 0.9 * loss_avg + 0.1 * loss.item()
+        elapsed = time.perf_counter() - t_start
+        reporter.progress("train", step, cfg.steps, {
+            "loss": loss.item(), "loss_avg": loss_avg, "lr": float(sched.get_last_lr()[0]),
+            "samples_per_s": seen / elapsed if elapsed > 0 else 0.0,
+        })
+        if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+            checkpoint()
+    return {"steps": step, "loss": loss_avg or 0.0}
+
+
+def _tuple_state(state) -> tuple:
+    """random.setstate wants (version, tuple_of_ints, gauss) back from the list it was saved as."""
+    version, internal, gauss = state
+    return (int(version), tuple(int(v) for v in internal), gauss)

@@ -1,0 +1,67 @@
+import json
+
+import pytest
+
+from nas.pipeline import CANDIDATES, RESULT, RunDirError, run_search
+from nas.progress import RecordingReporter
+from nas.schemas import SearchResult
+from tests.nas.conftest import tiny_config
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("run")
+    reporter = RecordingReporter()
+    result = run_search(tiny_config(), reporter, workdir)
+    return result, workdir, reporter
+
+
+def test_result_has_front_candidates_and_hypervolume(finished):
+    result, workdir, _ = finished
+    on_disk = SearchResult.model_validate_json((workdir / RESULT).read_text())
+    assert on_disk.front == result.front
+    assert len(result.candidates) == 10
+    assert 1 <= len(result.front) <= 10
+    assert 0 < result.hypervolume <= 1
+    assert set(result.reference_point) == {"accuracy", "macs"}
+    for c in result.front:
+        assert {"accuracy", "params", "macs", "test_accuracy"} <= set(c.metrics)
+        assert 0 <= c.metrics["test_accuracy"] <= 1
+    tuned = [c for c in result.front if "finetuned_val_accuracy" in c.metrics]
+    assert len(tuned) == 1
+    assert (workdir / "finetuned" / f"{tuned[0].arch_id}.safetensors").exists()
+    assert (workdir / "supernet.safetensors").exists()
+
+
+def test_events_cover_every_phase(finished):
+    _, _, reporter = finished
+    assert [p[0] for p in reporter.of("phase")][:3] == ["train", "search", "finalize"]
+    assert len(reporter.of("candidate")) == 10
+    assert reporter.of("front")
+
+
+def test_rerun_reuses_training_and_evaluations(finished):
+    result, workdir, _ = finished
+    lines = (workdir / CANDIDATES).read_text().splitlines()
+    assert len(lines) == 10
+    reporter = RecordingReporter()
+    again = run_search(tiny_config(), reporter, workdir)
+    assert "resumed supernet training from step 12" in reporter.of("message")
+    assert [c.arch_id for c in again.candidates] == [c.arch_id for c in result.candidates]
+    assert [c.metrics["accuracy"] for c in again.candidates] == [c.metrics["accuracy"] for c in result.candidates]
+    assert len((workdir / CANDIDATES).read_text().splitlines()) == 10
+
+
+def test_other_config_in_the_same_folder_is_refused(finished):
+    _, workdir, _ = finished
+    with pytest.raises(RunDirError, match="different config"):
+        run_search(tiny_config(search={"evaluations": 11}), None, workdir)
+
+
+def test_constraint_bounds_the_front(tmp_path):
+    config = tiny_config(objectives=["accuracy", "params"], constraints={"params": 12000},
+                         finalize={"enabled": False})
+    result = run_search(config, None, tmp_path)
+    assert result.front and all(c.metrics["params"] <= 12000 for c in result.front)
+    assert all(c.feasible == (c.metrics["params"] <= 12000) for c in result.candidates)
+    assert json.loads((tmp_path / RESULT).read_text())["config"]["constraints"] == {"params": 12000}

@@ -1,0 +1,67 @@
+"""Conformance tests every strategy inherits, on a cheap analytic objective."""
+
+import random
+
+import numpy as np
+import pytest
+
+from nas.progress import RecordingReporter
+from nas.schemas import SearchSettings
+from nas.search import STRATEGIES, Objectives, make_strategy
+from nas.search.loop import front_of, run_strategy
+from nas.search.strategies import mutate
+from search_spaces import HybridSupernet, get_space
+
+SPACE = get_space("hybrid-small")
+NET = HybridSupernet.from_spec(SPACE)
+
+
+def synthetic(arch):
+    """A stand-in for accuracy that grows with capacity, plus real MACs."""
+    macs = NET.macs(arch)
+    noise = random.Random(arch.id).random() * 0.05
+    return {"accuracy": min(1.0, 0.5 + 0.45 * np.log1p(macs / 1e5) / np.log1p(30) + noise), "macs": float(macs)}
+
+
+@pytest.mark.parametrize("name", sorted(STRATEGIES))
+def test_strategy_proposes_members_and_accepts_batched_tells(name):
+    settings = SearchSettings(strategy=name, population=6, evaluations=20, seed=1)
+    strategy = make_strategy(SPACE, Objectives(["accuracy", "macs"]), settings)
+    for _ in range(4):
+        archs = [strategy.ask() for _ in range(3)]  # several asks before their tells
+        for arch in archs:
+            assert SPACE.contains(arch)
+        for arch in archs:
+            strategy.tell(arch, synthetic(arch))
+
+
+@pytest.mark.parametrize("name", sorted(STRATEGIES))
+def test_constraints_keep_infeasible_archs_off_the_front(name):
+    bound = 600_000.0
+    objectives = Objectives(["accuracy", "macs"], {"macs": bound})
+    settings = SearchSettings(strategy=name, population=8, evaluations=40, seed=0)
+    reporter = RecordingReporter()
+    cands = run_strategy(make_strategy(SPACE, objectives, settings), synthetic, 40, reporter, 8)
+    assert len({c.arch_id for c in cands}) == 40
+    assert any(not c.feasible for c in cands)
+    front = front_of(cands, objectives)
+    assert front and all(c.metrics["macs"] <= bound for c in front)
+    assert reporter.of("progress")[-1][1] == 40 and len(reporter.of("candidate")) == 40
+
+
+def test_mutation_changes_exactly_one_active_choice():
+    rng = random.Random(0)
+    for _ in range(30):
+        arch = SPACE.sample(rng)
+        child = mutate(SPACE, arch, rng)
+        assert child != arch and SPACE.contains(child)
+        before, after = SPACE.to_values(arch), SPACE.to_values(child)
+        assert sum(before[k] != after[k] for k in before) >= 1
+
+
+def test_objectives_minimize_error_and_cost():
+    obj = Objectives(["accuracy", "params"], {"accuracy": 0.9, "params": 100})
+    assert list(obj.minimized({"accuracy": 0.75, "params": 10})) == [0.25, 10]
+    assert obj.feasible({"accuracy": 0.95, "params": 50})
+    assert not obj.feasible({"accuracy": 0.85, "params": 50})
+    assert not obj.feasible({"accuracy": 0.95, "params": 150})
