@@ -95,6 +95,24 @@ def search(
     console.print(f"hypervolume {result.hypervolume:.4f}   wrote {out / RESULT}")
 
 
+@app.command("export")
+def export(
+    result: Path = typer.Option(..., "--result", help="a search's result.json"),
+    arch: str = typer.Option(..., "--arch", help="arch id (or a unique prefix of at least 6 characters)"),
+    fmt: str = typer.Option("pytorch", "--format", help="json | pytorch | torchscript | onnx | bundle"),
+    out: Path | None = typer.Option(None, "--out", help="output path (default: next to result.json, named by id)"),
+) -> None:
+    """Export a candidate of a finished search."""
+    from nas.data import DataError
+    from nas.export import ExportError, export_candidate
+
+    try:
+        path = export_candidate(result, arch, fmt, out)
+    except (ExportError, DataError, SpaceError, ArchError) as err:
+        raise fail(str(err)) from None
+    console.print(f"wrote {path}")
+
+
 def show_front(result) -> None:
     names = list(result.config.objectives)
     extra = [k for k in ("test_accuracy", "finetuned_val_accuracy") if any(k in c.metrics for c in result.front)]

@@ -19,6 +19,7 @@ from safetensors.torch import load_file, save_file
 
 from nas.data import DataSplits, load_dataset
 from nas.evaluate import Evaluator
+from nas.export.model import export_network, save_network
 from nas.finalize import fine_tune
 from nas.progress import ForwardingReporter, Reporter
 from nas.schemas import MAXIMIZE, Candidate, SearchConfig, SearchResult
@@ -30,7 +31,7 @@ from search_spaces import Arch, HybridSupernet, SearchSpaceSpec, get_space
 RESULT = "result.json"
 SUPERNET_WEIGHTS = "supernet.safetensors"
 CANDIDATES = "candidates.jsonl"
-FINETUNED = "finetuned"
+MODELS = "models"  # ready-to-export network of every front arch: <arch_id>.safetensors
 
 
 class RunDirError(ValueError):
@@ -180,8 +181,9 @@ def finalize_front(
         metrics = dict(cand.metrics)
         if cand.arch_id in tuned_ids:
             metrics |= {f"finetuned_{k}": v for k, v in fine_tune(model, data, config.finalize, reporter).items()}
-            save_weights(workdir / FINETUNED / f"{cand.arch_id}.safetensors", model)
         metrics["test_accuracy"] = evaluator.test_accuracy(arch, model)
+        exported = export_network(evaluator.supernet, arch, data.mean, data.std, model)
+        save_network(exported, space.input_shape, workdir / MODELS / f"{cand.arch_id}.safetensors")
         out.append(cand.model_copy(update={"metrics": metrics}))
         reporter.progress("finalize", i + 1, len(front), {"test_accuracy": metrics["test_accuracy"]})
     return out

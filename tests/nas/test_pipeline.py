@@ -29,7 +29,8 @@ def test_result_has_front_candidates_and_hypervolume(finished):
         assert 0 <= c.metrics["test_accuracy"] <= 1
     tuned = [c for c in result.front if "finetuned_val_accuracy" in c.metrics]
     assert len(tuned) == 1
-    assert (workdir / "finetuned" / f"{tuned[0].arch_id}.safetensors").exists()
+    for c in result.front:  # every front arch is saved ready to export
+        assert (workdir / "models" / f"{c.arch_id}.safetensors").exists()
     assert (workdir / "supernet.safetensors").exists()
 
 
