@@ -1,0 +1,282 @@
+"""Repository functions: every read and write the service makes. Writes are keyword-only.
+
+Worker writes are fenced: they name the attempt they belong to, and a write from an attempt
+that no longer owns the search (its lease expired and it was requeued) raises StaleAttempt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from nas.schemas import Candidate
+from nas.store.db import Database, is_sqlite
+from nas.store.models import FINISHED, ApiToken, CandidateRow, Event, Search, User, utcnow
+
+
+class StaleAttempt(RuntimeError):
+    """A worker wrote for an attempt that no longer owns the search."""
+
+
+# ---- users and tokens --------------------------------------------------------------------------
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_user(s: Session, *, name: str, is_admin: bool = False, token: str | None = None) -> tuple[User, str]:
+    """A user and an API token for it (returned once; only its hash is stored)."""
+    user = User(name=name, is_admin=is_admin)
+    s.add(user)
+    s.flush()
+    token = token or f"nas_{secrets.token_urlsafe(32)}"
+    s.add(ApiToken(user_id=user.id, token_hash=hash_token(token)))
+    s.flush()
+    return user, token
+
+
+def user_for_token(s: Session, token: str) -> User | None:
+    row = s.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
+    return s.get(User, row.user_id) if row else None
+
+
+def user_by_name(s: Session, name: str) -> User | None:
+    return s.scalar(select(User).where(User.name == name))
+
+
+def count_users(s: Session) -> int:
+    return s.scalar(select(func.count()).select_from(User)) or 0
+
+
+# ---- submissions -------------------------------------------------------------------------------
+def submit_search(
+    s: Session, *, owner_id: int, config: dict[str, Any], name: str = "", kind: str = "search", priority: int = 0,
+    idempotency_key: str | None = None, max_attempts: int = 3,
+) -> tuple[Search, bool]:
+    """Queue a search; with an idempotency key already used by this owner, return that search instead."""
+    if idempotency_key:
+        existing = s.scalar(select(Search).where(Search.owner_id == owner_id, Search.idempotency_key == idempotency_key))
+        if existing:
+            return existing, False
+    search = Search(id=str(uuid.uuid4()), owner_id=owner_id, config=config, name=name, kind=kind, priority=priority,
+                    idempotency_key=idempotency_key, max_attempts=max_attempts, status="queued")
+    s.add(search)
+    s.flush()
+    add_event(s, search_id=search.id, attempt=0, kind="status", data={"status": "queued"})
+    return search, True
+
+
+def get_search(s: Session, search_id: str, owner: User | None = None) -> Search | None:
+    """A search; with `owner`, only if that user owns it (admins see all)."""
+    search = s.get(Search, search_id)
+    if search is None or (owner is not None and not owner.is_admin and search.owner_id != owner.id):
+        return None
+    return search
+
+
+def list_searches(
+    s: Session, *, owner: User, status: str | None = None, kind: str | None = "search", limit: int = 50, offset: int = 0,
+) -> tuple[list[Search], int]:
+    q = select(Search)
+    if not owner.is_admin:
+        q = q.where(Search.owner_id == owner.id)
+    if status:
+        q = q.where(Search.status == status)
+    if kind:
+        q = q.where(Search.kind == kind)
+    total = s.scalar(select(func.count()).select_from(q.subquery())) or 0
+    rows = s.scalars(q.order_by(Search.created_at.desc()).limit(limit).offset(offset)).all()
+    return list(rows), total
+
+
+def request_cancel(s: Session, *, search: Search) -> None:
+    """Queued searches are cancelled at once; running ones are asked to stop (the worker keeps what it found)."""
+    if search.status == "queued":
+        search.status, search.finished_at = "cancelled", utcnow()
+        add_event(s, search_id=search.id, attempt=search.attempt, kind="status", data={"status": "cancelled"})
+    elif search.status == "running":
+        search.cancel_requested = True
+
+
+def queue_depth(s: Session) -> int:
+    return s.scalar(select(func.count()).select_from(Search).where(Search.status == "queued")) or 0
+
+
+def count_by_status(s: Session) -> dict[str, int]:
+    return {status: n for status, n in s.execute(select(Search.status, func.count()).group_by(Search.status))}
+
+
+# ---- the queue -----------------------------------------------------------------------------------
+def claim_next(db: Database, *, owner: str, lease_seconds: float, kinds: Sequence[str] = ("search",)) -> Search | None:
+    """Atomically move the next queued search to running for `owner`, with a new attempt and lease.
+
+    PostgreSQL: SELECT ... FOR UPDATE SKIP LOCKED; SQLite: the transaction starts with BEGIN IMMEDIATE."""
+    with db.session(immediate=True) as s:
+        q = (select(Search).where(Search.status == "queued", Search.kind.in_(kinds))
+             .order_by(Search.priority.desc(), Search.created_at).limit(1))
+        if not is_sqlite(db.engine):
+            q = q.with_for_update(skip_locked=True)
+        search = s.scalar(q)
+        if search is None:
+            return None
+        now = utcnow()
+        search.status, search.attempt = "running", search.attempt + 1
+        search.lease_owner, search.lease_expires_at = owner, now + timedelta(seconds=lease_seconds)
+        search.started_at = search.started_at or now
+        add_event(s, search_id=search.id, attempt=search.attempt, kind="status",
+                  data={"status": "running", "attempt": search.attempt})
+        return search
+
+
+def _fenced(s: Session, search_id: str, attempt: int, **values: Any) -> None:
+    """Update the search only if `attempt` still owns it (a no-op update just checks and locks the row)."""
+    values = values or {"attempt": attempt}
+    result = s.execute(
+        update(Search).where(Search.id == search_id, Search.attempt == attempt, Search.status == "running").values(**values)
+    )
+    if result.rowcount == 0:  # type: ignore[attr-defined]
+        raise StaleAttempt(f"search {search_id}: attempt {attempt} no longer owns it")
+
+
+def renew_lease(db: Database, *, search_id: str, attempt: int, owner: str, lease_seconds: float) -> bool:
+    """Extend the lease; returns whether cancellation was requested."""
+    with db.session() as s:
+        _fenced(s, search_id, attempt, lease_owner=owner, lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
+        return bool(s.scalar(select(Search.cancel_requested).where(Search.id == search_id)))
+
+
+def record_progress(
+    db: Database, *, search_id: str, attempt: int, phase: str, step: int, total: int, progress: float,
+    metrics: dict[str, float],
+) -> None:
+    with db.session() as s:
+        _fenced(s, search_id, attempt, phase=phase, step=step, total=total, progress=progress)
+        add_event(s, search_id=search_id, attempt=attempt, kind="progress",
+                  data={"phase": phase, "step": step, "total": total, "progress": progress, "metrics": metrics})
+
+
+def record_message(db: Database, *, search_id: str, attempt: int, text: str) -> None:
+    with db.session() as s:
+        _fenced(s, search_id, attempt)
+        add_event(s, search_id=search_id, attempt=attempt, kind="message", data={"text": text})
+
+
+def _metric_columns(metrics: dict[str, float]) -> dict[str, float | None]:
+    return {k: metrics.get(k) for k in ("accuracy", "macs", "params", "latency_ms")}
+
+
+def add_candidate(db: Database, *, search_id: str, attempt: int, candidate: Candidate) -> None:
+    with db.session() as s:
+        _fenced(s, search_id, attempt)
+        row = s.scalar(select(CandidateRow).where(CandidateRow.search_id == search_id,
+                                                  CandidateRow.arch_id == candidate.arch_id))
+        if row is None:  # a resumed attempt re-reports the candidates it had already found
+            s.add(CandidateRow(search_id=search_id, arch_id=candidate.arch_id, arch=candidate.arch,
+                               metrics=candidate.metrics, feasible=candidate.feasible, generation=candidate.generation,
+                               **_metric_columns(candidate.metrics)))
+            add_event(s, search_id=search_id, attempt=attempt, kind="candidate", data=candidate.model_dump(mode="json"))
+
+
+def set_front(db: Database, *, search_id: str, attempt: int, front: list[Candidate]) -> None:
+    """Mark exactly these candidates as the front (updating their metrics, e.g. test accuracy)."""
+    with db.session() as s:
+        _fenced(s, search_id, attempt)
+        by_id = {c.arch_id: c for c in front}
+        rows = s.scalars(select(CandidateRow).where(CandidateRow.search_id == search_id)).all()
+        for row in rows:
+            row.on_front = row.arch_id in by_id
+            if row.on_front:
+                row.metrics = by_id[row.arch_id].metrics
+                for k, v in _metric_columns(row.metrics).items():
+                    setattr(row, k, v)
+        best = max((c.metrics.get("accuracy", 0.0) for c in front), default=None)
+        s.execute(update(Search).where(Search.id == search_id).values(best={"accuracy": best} if best is not None else {}))
+        add_event(s, search_id=search_id, attempt=attempt, kind="front", data={"arch_ids": list(by_id)})
+
+
+def finish(
+    db: Database, *, search_id: str, attempt: int, status: str, error: str | None = None,
+    hypervolume: float | None = None,
+) -> None:
+    assert status in FINISHED
+    with db.session() as s:
+        values: dict[str, Any] = {"status": status, "error": error, "finished_at": utcnow(), "lease_owner": None,
+                                  "lease_expires_at": None}
+        if status == "succeeded":
+            values |= {"progress": 1.0, "hypervolume": hypervolume}
+        _fenced(s, search_id, attempt, **values)
+        add_event(s, search_id=search_id, attempt=attempt, kind="status", data={"status": status, "error": error})
+
+
+def requeue(db: Database, *, search_id: str, attempt: int, reason: str) -> str:
+    """Give a running attempt back to the queue (it resumes from its checkpoint) or fail it after max attempts."""
+    with db.session() as s:
+        search = s.get(Search, search_id)
+        if search is None or search.status != "running" or search.attempt != attempt:
+            return search.status if search else "missing"
+        _give_back(s, search, reason)
+        return search.status
+
+
+def _give_back(s: Session, search: Search, reason: str) -> None:
+    if search.cancel_requested:
+        search.status, search.finished_at, search.error = "cancelled", utcnow(), None
+    elif search.attempt >= search.max_attempts:
+        search.status, search.finished_at = "failed", utcnow()
+        search.error = f"gave up after {search.attempt} attempts; last: {reason}"
+    else:
+        search.status = "queued"
+    search.lease_owner = search.lease_expires_at = None
+    add_event(s, search_id=search.id, attempt=search.attempt, kind="status",
+              data={"status": search.status, "reason": reason, "error": search.error})
+
+
+def requeue_expired(db: Database, now: datetime | None = None) -> list[str]:
+    """Every running search whose lease expired goes back to the queue (or fails at max attempts)."""
+    now = now or utcnow()
+    with db.session(immediate=True) as s:
+        expired = s.scalars(select(Search).where(Search.status == "running", Search.lease_expires_at < now)).all()
+        for search in expired:
+            _give_back(s, search, f"lease of attempt {search.attempt} expired (worker lost)")
+        return [search.id for search in expired]
+
+
+# ---- events and candidates --------------------------------------------------------------------------
+def add_event(s: Session, *, search_id: str, attempt: int, kind: str, data: dict[str, Any]) -> None:
+    s.add(Event(search_id=search_id, attempt=attempt, kind=kind, data=data))
+
+
+def events_after(s: Session, search_id: str, after_id: int = 0, limit: int = 500) -> list[Event]:
+    q = select(Event).where(Event.search_id == search_id, Event.id > after_id).order_by(Event.id).limit(limit)
+    return list(s.scalars(q).all())
+
+
+SORTABLE = {"accuracy", "macs", "params", "latency_ms", "generation", "created_at"}
+
+
+def candidates_page(
+    s: Session, search_id: str, *, sort: str = "accuracy", descending: bool = True, limit: int = 50, offset: int = 0,
+    front_only: bool = False,
+) -> tuple[list[CandidateRow], int]:
+    q = select(CandidateRow).where(CandidateRow.search_id == search_id)
+    if front_only:
+        q = q.where(CandidateRow.on_front.is_(True))
+    total = s.scalar(select(func.count()).select_from(q.subquery())) or 0
+    column = getattr(CandidateRow, sort)
+    order = column.desc() if descending else column.asc()
+    rows = s.scalars(q.order_by(order.nulls_last(), CandidateRow.id).limit(limit).offset(offset)).all()
+    return list(rows), total
+
+
+def candidate(s: Session, search_id: str, arch_id: str) -> CandidateRow | None:
+    return s.scalar(select(CandidateRow).where(CandidateRow.search_id == search_id, CandidateRow.arch_id == arch_id))
+
+
+def count_candidates(s: Session) -> int:
+    return s.scalar(select(func.count()).select_from(CandidateRow)) or 0

@@ -1,0 +1,145 @@
+import threading
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import inspect
+
+from nas.schemas import Candidate
+from nas.store import Database, StaleAttempt, migrate, repo
+from nas.store.models import utcnow
+
+
+@pytest.fixture
+def db(database_url):
+    database = Database(database_url)
+    migrate(database.engine)
+    yield database
+    database.dispose()
+
+
+def make_user(db, name="alice", admin=False):
+    with db.session() as s:
+        user, token = repo.create_user(s, name=name, is_admin=admin)
+    return user, token
+
+
+def submit(db, user, **kw):
+    with db.session() as s:
+        search, _ = repo.submit_search(s, owner_id=user.id, config={"space": "hybrid-tiny"}, **kw)
+    return search
+
+
+def test_migrations_use_their_own_version_table(db):
+    tables = set(inspect(db.engine).get_table_names())
+    assert {"users", "api_tokens", "searches", "candidates", "events", "artifacts", "latency_tables"} <= tables
+    assert "nas_alembic_version" in tables and "alembic_version" not in tables
+    migrate(db.engine)  # idempotent
+
+
+def test_tokens_are_hashed_and_resolve_to_their_user(db):
+    user, token = make_user(db)
+    with db.session() as s:
+        assert repo.user_for_token(s, token).id == user.id
+        assert repo.user_for_token(s, token + "x") is None
+        stored = s.execute(repo.select(repo.ApiToken.token_hash)).scalars().all()
+    assert token not in stored and repo.hash_token(token) in stored
+
+
+def test_claims_are_atomic_under_concurrency(db):
+    user, _ = make_user(db)
+    ids = {submit(db, user).id for _ in range(12)}
+    claimed: list[str] = []
+    lock = threading.Lock()
+
+    def worker(n):
+        while (search := repo.claim_next(db, owner=f"w{n}", lease_seconds=30)) is not None:
+            with lock:
+                claimed.append(search.id)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(claimed) == sorted(ids)  # each exactly once
+
+
+def test_queue_order_is_priority_then_age(db):
+    user, _ = make_user(db)
+    first, urgent = submit(db, user), submit(db, user, priority=5)
+    second = submit(db, user)
+    order = [repo.claim_next(db, owner="w", lease_seconds=30).id for _ in range(3)]
+    assert order == [urgent.id, first.id, second.id]
+
+
+def test_stale_attempt_writes_are_rejected(db):
+    user, _ = make_user(db)
+    submit(db, user)
+    first = repo.claim_next(db, owner="w1", lease_seconds=30)
+    assert repo.requeue_expired(db, now=utcnow() + timedelta(seconds=60)) == [first.id]
+    second = repo.claim_next(db, owner="w2", lease_seconds=30)
+    assert second.id == first.id and second.attempt == 2
+    with pytest.raises(StaleAttempt):
+        repo.record_progress(db, search_id=first.id, attempt=1, phase="train", step=1, total=2, progress=0.1, metrics={})
+    with pytest.raises(StaleAttempt):
+        repo.finish(db, search_id=first.id, attempt=1, status="succeeded")
+    repo.record_progress(db, search_id=first.id, attempt=2, phase="train", step=1, total=2, progress=0.1, metrics={})
+    repo.finish(db, search_id=first.id, attempt=2, status="succeeded", hypervolume=0.5)
+    with db.session() as s:
+        assert repo.get_search(s, first.id).status == "succeeded"
+
+
+def test_expired_leases_fail_after_max_attempts(db):
+    user, _ = make_user(db)
+    search = submit(db, user, max_attempts=2)
+    for _ in range(2):
+        assert repo.claim_next(db, owner="w", lease_seconds=1).id == search.id
+        repo.requeue_expired(db, now=utcnow() + timedelta(seconds=5))
+    with db.session() as s:
+        row = repo.get_search(s, search.id)
+        assert row.status == "failed" and "after 2 attempts" in row.error and "lease" in row.error
+
+
+def test_idempotency_key_returns_the_same_search(db):
+    user, _ = make_user(db)
+    other, _ = make_user(db, "bob")
+    with db.session() as s:
+        a, created_a = repo.submit_search(s, owner_id=user.id, config={}, idempotency_key="k1")
+        b, created_b = repo.submit_search(s, owner_id=user.id, config={}, idempotency_key="k1")
+        c, _ = repo.submit_search(s, owner_id=other.id, config={}, idempotency_key="k1")
+    assert created_a and not created_b and a.id == b.id and c.id != a.id
+
+
+def test_cancel_and_owner_isolation(db):
+    alice, _ = make_user(db)
+    bob, _ = make_user(db, "bob")
+    admin, _ = make_user(db, "root", admin=True)
+    queued, running = submit(db, alice), submit(db, alice)
+    repo.claim_next(db, owner="w", lease_seconds=30)  # claims `queued` (older)
+    with db.session() as s:
+        assert repo.get_search(s, queued.id, owner=bob) is None
+        assert repo.get_search(s, queued.id, owner=admin) is not None
+        repo.request_cancel(s, search=repo.get_search(s, running.id, owner=alice))
+        repo.request_cancel(s, search=repo.get_search(s, queued.id, owner=alice))
+    with db.session() as s:
+        assert repo.get_search(s, running.id).status == "cancelled"
+        assert repo.get_search(s, queued.id).cancel_requested
+    assert repo.renew_lease(db, search_id=queued.id, attempt=1, owner="w", lease_seconds=30) is True
+
+
+def test_candidates_front_and_pages(db):
+    user, _ = make_user(db)
+    search = submit(db, user)
+    repo.claim_next(db, owner="w", lease_seconds=30)
+    cands = [Candidate(arch_id=f"{i:064d}", arch={}, metrics={"accuracy": i / 10, "macs": 100 - i}) for i in range(7)]
+    for c in cands + cands[:2]:  # re-reported candidates are not duplicated
+        repo.add_candidate(db, search_id=search.id, attempt=1, candidate=c)
+    repo.set_front(db, search_id=search.id, attempt=1, front=[cands[6].model_copy(update={"metrics": {
+        "accuracy": 0.6, "macs": 94, "test_accuracy": 0.55}})])
+    with db.session() as s:
+        rows, total = repo.candidates_page(s, search.id, sort="macs", descending=False, limit=3)
+        assert total == 7 and [r.macs for r in rows] == [94, 95, 96]
+        front, n = repo.candidates_page(s, search.id, front_only=True)
+        assert n == 1 and front[0].metrics["test_accuracy"] == 0.55
+        kinds = [e.kind for e in repo.events_after(s, search.id)]
+        assert kinds.count("candidate") == 7 and kinds[-1] == "front"
