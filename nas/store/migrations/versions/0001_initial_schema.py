@@ -1,7 +1,7 @@
 """Initial schema: users, tokens, searches (the queue), candidates, hardware, latency tables, artifacts, events.
 
 Revision ID: 0001
-Revises: 
+Revises: (none)
 """
 
 import sqlalchemy as sa
