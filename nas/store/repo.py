@@ -144,10 +144,13 @@ def _fenced(s: Session, search_id: str, attempt: int, **values: Any) -> None:
         raise StaleAttempt(f"search {search_id}: attempt {attempt} no longer owns it")
 
 
-def renew_lease(db: Database, *, search_id: str, attempt: int, owner: str, lease_seconds: float) -> bool:
-    """Extend the lease; returns whether cancellation was requested."""
+def renew_lease(db: Database, *, search_id: str, attempt: int, owner: str | None, lease_seconds: float) -> bool:
+    """Extend the lease (and name its owner, if given); returns whether cancellation was requested."""
+    values: dict[str, Any] = {"lease_expires_at": utcnow() + timedelta(seconds=lease_seconds)}
+    if owner:
+        values["lease_owner"] = owner
     with db.session() as s:
-        _fenced(s, search_id, attempt, lease_owner=owner, lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
+        _fenced(s, search_id, attempt, **values)
         return bool(s.scalar(select(Search.cancel_requested).where(Search.id == search_id)))
 
 

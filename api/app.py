@@ -1,0 +1,49 @@
+"""The FastAPI application: REST API under /api/v1, health and metrics, the dashboard at /."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from api.errors import BodySizeLimit, install_error_handlers
+from api.routes import datasets, health, searches, spaces, users
+from api.settings import Settings
+from nas import __version__
+from nas.store import Database, migrate
+from workers.dispatcher import Dispatcher, DispatchSettings
+
+
+def create_app(settings: Settings, run_workers: bool = True) -> FastAPI:
+    """The app; with run_workers, its lifespan also runs the dispatcher (and a local Ray)."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.db_url)
+    migrate(db.engine)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        dispatcher = None
+        if run_workers:
+            dispatcher = Dispatcher(db, DispatchSettings(
+                database_url=settings.db_url, data_dir=str(settings.data_dir.resolve()),
+                max_concurrent=settings.max_concurrent, lease_seconds=settings.lease_seconds,
+                ray_address=settings.ray_address,
+            ))
+            dispatcher.start()
+        yield
+        if dispatcher:
+            dispatcher.stop()
+        db.dispose()
+
+    app = FastAPI(title="hybrid-nas", version=__version__, lifespan=lifespan,
+                  description="Hardware-aware NAS for hybrid conv / attention / state-space networks.")
+    app.state.db, app.state.settings = db, settings
+    install_error_handlers(app)
+    for module in (health, users, spaces, searches, datasets):
+        app.include_router(module.router)
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
+                           allow_headers=["*"])
+    app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
+    return app

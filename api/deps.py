@@ -1,0 +1,65 @@
+"""Request dependencies: the database session and the authenticated user."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from api.settings import Settings
+from nas.store import Database, repo
+from nas.store.models import User
+
+bearer = HTTPBearer(auto_error=False, description="an API token: Authorization: Bearer <token>")
+
+
+def get_db(request: Request) -> Database:
+    return request.app.state.db
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_session(db: Annotated[Database, Depends(get_db)]) -> Iterator[Session]:
+    with db.session() as s:
+        yield s
+
+
+def token_from(request: Request, credentials: HTTPAuthorizationCredentials | None) -> str | None:
+    """A bearer token, or the dashboard's signed session cookie."""
+    if credentials is not None and credentials.scheme.lower() == "bearer":
+        return credentials.credentials
+    session = request.scope.get("session")
+    return session.get("token") if session else None
+
+
+def current_user(
+    request: Request, db: Annotated[Database, Depends(get_db)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> User:
+    token = token_from(request, credentials)
+    if not token:
+        raise HTTPException(401, "missing API token: send 'Authorization: Bearer <token>'",
+                            headers={"WWW-Authenticate": "Bearer"})
+    with db.session() as s:
+        user = repo.user_for_token(s, token)
+    if user is None:
+        raise HTTPException(401, "invalid API token", headers={"WWW-Authenticate": "Bearer"})
+    return user
+
+
+def admin_user(user: Annotated[User, Depends(current_user)]) -> User:
+    if not user.is_admin:
+        raise HTTPException(403, "only an admin can do this")
+    return user
+
+
+DB = Annotated[Database, Depends(get_db)]
+SessionDep = Annotated[Session, Depends(get_session)]
+CurrentUser = Annotated[User, Depends(current_user)]
+AdminUser = Annotated[User, Depends(admin_user)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -1,0 +1,92 @@
+"""Every error is a JSON body {"detail": message, "errors": [...]} with the right status; none leaks a trace."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger(__name__)
+
+
+class FieldError(BaseModel):
+    loc: list[str | int]
+    msg: str
+
+
+class ErrorBody(BaseModel):
+    detail: str
+    errors: list[FieldError] = []
+
+
+def error_responses(*codes: int) -> dict[int | str, dict]:
+    """`responses=` entries so the OpenAPI spec declares the error bodies a route can return."""
+    text = {400: "Bad request", 401: "Missing or invalid token", 403: "Not allowed", 404: "Not found",
+            409: "Conflict with the resource's state", 413: "Request too large", 422: "Invalid input"}
+    return {code: {"model": ErrorBody, "description": text[code]} for code in codes}
+
+
+def describe(errors: list[dict]) -> tuple[str, list[FieldError]]:
+    fields = [FieldError(loc=[p for p in e.get("loc", ()) if isinstance(p, str | int)], msg=str(e.get("msg", "")))
+              for e in errors]
+    summary = "; ".join(f"{'.'.join(str(p) for p in f.loc)}: {f.msg}" for f in fields[:5])
+    return summary or "invalid request", fields
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        summary, fields = describe(list(exc.errors()))
+        return JSONResponse(status_code=422, content=ErrorBody(detail=summary, errors=fields).model_dump())
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse(status_code=exc.status_code, content={"detail": str(exc.detail), "errors": []},
+                            headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return JSONResponse(status_code=500, content={"detail": "internal error", "errors": []})
+
+
+class BodySizeLimit:
+    """ASGI middleware: requests whose body exceeds `limit` bytes get 413 before they are read into memory."""
+
+    def __init__(self, app, limit: int):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        length = dict(scope.get("headers") or []).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.limit:
+            return await _too_large(send, self.limit)
+        seen = 0
+
+        async def counted():
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise _TooLarge()
+            return message
+
+        try:
+            await self.app(scope, counted, send)
+        except _TooLarge:
+            await _too_large(send, self.limit)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _too_large(send, limit: int) -> None:
+    body = JSONResponse(status_code=413, content={"detail": f"request body larger than {limit} bytes", "errors": []})
+    await send({"type": "http.response.start", "status": 413, "headers": body.raw_headers})
+    await send({"type": "http.response.body", "body": body.body})

@@ -1,0 +1,111 @@
+"""Response bodies of the REST API (requests reuse the engine's schemas, e.g. SearchConfig)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from nas.store.models import CandidateRow, Search
+
+Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+
+
+class SearchOut(BaseModel):
+    id: str
+    name: str
+    status: Status
+    phase: str
+    step: int
+    total: int
+    progress: float
+    eta_seconds: float | None
+    attempt: int
+    max_attempts: int
+    best: dict[str, Any]
+    hypervolume: float | None
+    error: str | None
+    cancel_requested: bool
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    config: dict[str, Any]
+
+    @classmethod
+    def of(cls, s: Search) -> SearchOut:
+        return cls(
+            id=s.id, name=s.name, status=s.status, phase=s.phase, step=s.step, total=s.total, progress=s.progress,
+            eta_seconds=eta(s), attempt=s.attempt, max_attempts=s.max_attempts, best=s.best or {},
+            hypervolume=s.hypervolume, error=s.error, cancel_requested=s.cancel_requested, created_at=s.created_at,
+            started_at=s.started_at, finished_at=s.finished_at, config=s.config,
+        )
+
+
+def eta(s: Search) -> float | None:
+    """Seconds left, extrapolated from the progress made since the search started."""
+    if s.status != "running" or not s.started_at or s.progress <= 0.01:
+        return None
+    started = s.started_at if s.started_at.tzinfo else s.started_at.replace(tzinfo=UTC)
+    elapsed = (datetime.now(UTC) - started).total_seconds()
+    return max(0.0, elapsed * (1 - s.progress) / s.progress)
+
+
+class Page(BaseModel):
+    total: int
+    limit: int
+    offset: int
+
+
+class SearchList(Page):
+    items: list[SearchOut]
+
+
+class Submitted(BaseModel):
+    id: str
+    status: Status
+    created: bool
+
+
+class CandidateOut(BaseModel):
+    arch_id: str
+    arch: dict[str, Any]
+    metrics: dict[str, float]
+    feasible: bool
+    on_front: bool
+    generation: int
+
+    @classmethod
+    def of(cls, c: CandidateRow) -> CandidateOut:
+        return cls(arch_id=c.arch_id, arch=c.arch, metrics=c.metrics, feasible=c.feasible, on_front=c.on_front,
+                   generation=c.generation)
+
+
+class CandidateList(Page):
+    items: list[CandidateOut]
+
+
+class FrontItem(BaseModel):
+    """The same item shape as the engine's result.json front."""
+
+    arch_id: str
+    arch: dict[str, Any]
+    metrics: dict[str, float]
+
+
+class UserCreate(BaseModel):
+    name: str
+    is_admin: bool = False
+
+
+class UserCreated(BaseModel):
+    id: int
+    name: str
+    is_admin: bool
+    token: str
+
+
+class DatasetUploaded(BaseModel):
+    name: Literal["npz"] = "npz"
+    path: str
+    size: int

@@ -1,0 +1,34 @@
+"""Liveness and Prometheus metrics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import PlainTextResponse
+
+from api.deps import SessionDep
+from nas.store import repo
+from nas.store.models import STATUSES
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+def healthz(s: SessionDep) -> dict[str, str]:
+    s.execute(repo.select(1))
+    return {"status": "ok"}
+
+
+@router.get("/metrics", response_class=PlainTextResponse)
+def metrics(s: SessionDep) -> str:
+    counts = repo.count_by_status(s)
+    lines = [
+        "# HELP nas_queue_depth Searches waiting in the queue.", "# TYPE nas_queue_depth gauge",
+        f"nas_queue_depth {counts.get('queued', 0)}",
+        "# HELP nas_running_searches Searches running now.", "# TYPE nas_running_searches gauge",
+        f"nas_running_searches {counts.get('running', 0)}",
+        "# HELP nas_searches Searches by status.", "# TYPE nas_searches gauge",
+        *[f'nas_searches{{status="{st}"}} {counts.get(st, 0)}' for st in STATUSES],
+        "# HELP nas_evaluations_total Candidate architectures evaluated.", "# TYPE nas_evaluations_total counter",
+        f"nas_evaluations_total {repo.count_candidates(s)}",
+    ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,190 @@
+"""Searches: submit, list, get, cancel, delete; candidates, front, live events (SSE) and exports."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+from pathlib import Path
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
+from fastapi.responses import FileResponse, StreamingResponse
+
+from api.deps import DB, CurrentUser, SessionDep, SettingsDep
+from api.errors import error_responses
+from api.models import CandidateList, CandidateOut, FrontItem, SearchList, SearchOut, Status, Submitted
+from api.settings import Settings
+from nas.export import ExportError, export_candidate, export_file_name
+from nas.pipeline import RESULT
+from nas.schemas import SearchConfig
+from nas.store import repo
+from nas.store.models import FINISHED, Search, User
+from search_spaces import list_presets
+from workers.runner import search_workdir
+
+router = APIRouter(prefix="/api/v1/searches", tags=["searches"])
+
+
+def owned(s, search_id: str, user: User) -> Search:
+    search = repo.get_search(s, search_id, owner=user)
+    if search is None:  # someone else's search is indistinguishable from a missing one
+        raise HTTPException(404, f"search {search_id} not found")
+    return search
+
+
+def check_submittable(config: SearchConfig, user: User, settings: Settings) -> None:
+    """What pydantic cannot check: presets only, datasets only from the user's own uploads."""
+    if config.space not in list_presets():
+        raise HTTPException(422, f"space: unknown preset {config.space!r}; choose one of {', '.join(list_presets())}")
+    if config.dataset.path:
+        uploads = (settings.data_dir / "datasets" / str(user.id)).resolve()
+        path = Path(config.dataset.path).resolve()
+        if uploads not in path.parents or not path.exists():
+            raise HTTPException(422, "dataset.path: not one of your uploaded datasets (POST /api/v1/datasets first)")
+    if config.hardware:
+        raise HTTPException(422, "hardware: no latency table with this name is registered on this server")
+
+
+@router.post("", status_code=202, response_model=Submitted, responses=error_responses(401, 413, 422))
+def submit(
+    config: SearchConfig, response: Response, user: CurrentUser, s: SessionDep, settings: SettingsDep,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    name: Annotated[str, Query(max_length=200)] = "", priority: Annotated[int, Query(ge=-100, le=100)] = 0,
+) -> Submitted:
+    """Queue a search (the body is the engine's SearchConfig). 202 with its id and Location."""
+    check_submittable(config, user, settings)
+    search, created = repo.submit_search(
+        s, owner_id=user.id, config=config.model_dump(mode="json"), name=name, priority=priority,
+        idempotency_key=idempotency_key, max_attempts=settings.max_attempts,
+    )
+    response.headers["Location"] = f"/api/v1/searches/{search.id}"
+    return Submitted(id=search.id, status=search.status, created=created)
+
+
+@router.get("", response_model=SearchList, responses=error_responses(401, 422))
+def list_all(
+    user: CurrentUser, s: SessionDep, status: Status | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50, offset: Annotated[int, Query(ge=0)] = 0,
+) -> SearchList:
+    rows, total = repo.list_searches(s, owner=user, status=status, limit=limit, offset=offset)
+    return SearchList(items=[SearchOut.of(r) for r in rows], total=total, limit=limit, offset=offset)
+
+
+@router.get("/{search_id}", response_model=SearchOut, responses=error_responses(401, 404))
+def get(search_id: str, user: CurrentUser, s: SessionDep) -> SearchOut:
+    return SearchOut.of(owned(s, search_id, user))
+
+
+@router.post("/{search_id}/cancel", response_model=SearchOut, responses=error_responses(401, 404, 409))
+def cancel(search_id: str, user: CurrentUser, s: SessionDep) -> SearchOut:
+    """Queued: cancelled at once. Running: stops within seconds, keeping the candidates found so far."""
+    search = owned(s, search_id, user)
+    if search.status in FINISHED:
+        raise HTTPException(409, f"search {search_id} has already {search.status}")
+    repo.request_cancel(s, search=search)
+    return SearchOut.of(search)
+
+
+@router.delete("/{search_id}", status_code=204, responses=error_responses(401, 404, 409))
+def delete(search_id: str, user: CurrentUser, s: SessionDep, settings: SettingsDep) -> Response:
+    """Delete a finished search with its candidates, events and files."""
+    search = owned(s, search_id, user)
+    if search.status not in FINISHED:
+        raise HTTPException(409, f"search {search_id} is {search.status}: cancel it first")
+    s.delete(search)
+    shutil.rmtree(search_workdir(settings.data_dir, search_id), ignore_errors=True)
+    return Response(status_code=204)
+
+
+Sort = Literal["accuracy", "macs", "params", "latency_ms", "generation", "created_at"]
+
+
+@router.get("/{search_id}/candidates", response_model=CandidateList, responses=error_responses(401, 404, 422))
+def candidates(
+    search_id: str, user: CurrentUser, s: SessionDep, sort: Sort = "accuracy", order: Literal["asc", "desc"] = "desc",
+    front_only: bool = False, limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> CandidateList:
+    owned(s, search_id, user)
+    rows, total = repo.candidates_page(s, search_id, sort=sort, descending=order == "desc", limit=limit,
+                                       offset=offset, front_only=front_only)
+    return CandidateList(items=[CandidateOut.of(r) for r in rows], total=total, limit=limit, offset=offset)
+
+
+@router.get("/{search_id}/candidates/{arch_id}", response_model=CandidateOut, responses=error_responses(401, 404))
+def candidate(search_id: str, arch_id: str, user: CurrentUser, s: SessionDep) -> CandidateOut:
+    owned(s, search_id, user)
+    row = repo.candidate(s, search_id, arch_id)
+    if row is None:
+        raise HTTPException(404, f"candidate {arch_id} not found in search {search_id}")
+    return CandidateOut.of(row)
+
+
+@router.get("/{search_id}/front", response_model=list[FrontItem], responses=error_responses(401, 404))
+def front(search_id: str, user: CurrentUser, s: SessionDep) -> list[FrontItem]:
+    """The Pareto front: the same {arch_id, arch, metrics} items as the engine's result.json."""
+    owned(s, search_id, user)
+    rows, _ = repo.candidates_page(s, search_id, front_only=True, limit=10_000)
+    return [FrontItem(arch_id=r.arch_id, arch=r.arch, metrics=r.metrics) for r in rows]
+
+
+@router.get("/{search_id}/candidates/{arch_id}/export", response_class=FileResponse,
+            responses={200: {"content": {"application/octet-stream": {}}}, **error_responses(401, 404, 409, 422)})
+def export(
+    search_id: str, arch_id: str, user: CurrentUser, s: SessionDep, settings: SettingsDep,
+    format: Literal["json", "pytorch", "torchscript", "onnx", "bundle"] = "onnx",
+) -> FileResponse:
+    """Download a candidate as a file (`pytorch` comes as a zip of model.py, weights and README)."""
+    search = owned(s, search_id, user)
+    if repo.candidate(s, search_id, arch_id) is None:
+        raise HTTPException(404, f"candidate {arch_id} not found in search {search_id}")
+    workdir = search_workdir(settings.data_dir, search_id)
+    if search.status != "succeeded" or not (workdir / RESULT).exists():
+        raise HTTPException(409, f"search {search_id} is {search.status}: exports are ready when it has succeeded")
+    name = export_file_name(arch_id, format)
+    target = workdir / "exports" / (f"{name}.zip" if format == "pytorch" else name)
+    if not target.exists():
+        try:
+            made = export_candidate(workdir / RESULT, arch_id, format, workdir / "exports" / name)
+        except ExportError as err:
+            raise HTTPException(422, str(err)) from None
+        if made.is_dir():  # the pytorch folder travels as a zip
+            shutil.make_archive(str(made), "zip", made)
+    return FileResponse(target, filename=target.name, media_type="application/octet-stream")
+
+
+@router.get("/{search_id}/events", responses={200: {"content": {"text/event-stream": {}}}, **error_responses(401, 404)})
+async def events(
+    search_id: str, request: Request, user: CurrentUser, db: DB,
+    last_event_id: Annotated[int | None, Header()] = None, after: Annotated[int, Query(ge=0)] = 0,
+) -> StreamingResponse:
+    """Server-sent events: every event of the search (status, progress, candidate, front, message) from
+    `after` (or Last-Event-ID) on; the stream ends once the search has finished."""
+    with db.session() as s:
+        owned(s, search_id, user)
+    start = last_event_id if last_event_id is not None else after
+
+    async def stream():
+        cursor, idle = start, 0.0
+        while True:
+            with db.session() as s:
+                batch = repo.events_after(s, search_id, cursor)
+                search = repo.get_search(s, search_id)
+                done = search is None or search.status in FINISHED
+            for e in batch:
+                cursor = e.id
+                yield f"id: {e.id}\nevent: {e.kind}\ndata: {json.dumps(e.data)}\n\n"
+            if done and not batch:
+                yield "event: end\ndata: {}\n\n"
+                return
+            if await request.is_disconnected():
+                return
+            if not batch:
+                idle += 0.5
+                if idle >= 15:
+                    idle = 0.0
+                    yield ": keep-alive\n\n"
+                await asyncio.sleep(0.5)
+
+    return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})

@@ -1,0 +1,54 @@
+"""A small REST client for the CLI's submit / status / cancel / users commands."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+
+class ClientError(RuntimeError):
+    """The server refused a request; the message is the server's."""
+
+
+class Client:
+    def __init__(self, url: str | None = None, token: str | None = None):
+        self.url = (url or os.environ.get("NAS_URL") or "http://127.0.0.1:8000").rstrip("/")
+        self.token = token or os.environ.get("NAS_TOKEN")
+        if not self.token:
+            raise ClientError("no API token: set NAS_TOKEN or pass --token")
+        self.http = httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {self.token}"}, timeout=60)
+
+    def _call(self, method: str, path: str, **kw: Any) -> Any:
+        try:
+            r = self.http.request(method, path, **kw)
+        except httpx.HTTPError as err:
+            raise ClientError(f"cannot reach {self.url}: {err}") from None
+        if r.status_code >= 400:
+            try:
+                detail = r.json().get("detail", r.text)
+            except ValueError:
+                detail = r.text
+            raise ClientError(f"{r.status_code}: {detail}")
+        return r.json() if r.content else None
+
+    def upload_dataset(self, path: Path) -> str:
+        with open(path, "rb") as f:
+            return self._call("POST", "/api/v1/datasets", files={"file": (path.name, f)})["path"]
+
+    def submit(self, config: dict, name: str = "") -> dict:
+        return self._call("POST", "/api/v1/searches", json=config, params={"name": name})
+
+    def search(self, search_id: str) -> dict:
+        return self._call("GET", f"/api/v1/searches/{search_id}")
+
+    def searches(self) -> list[dict]:
+        return self._call("GET", "/api/v1/searches", params={"limit": 100})["items"]
+
+    def cancel(self, search_id: str) -> dict:
+        return self._call("POST", f"/api/v1/searches/{search_id}/cancel")
+
+    def create_user(self, name: str, is_admin: bool = False) -> dict:
+        return self._call("POST", "/api/v1/users", json={"name": name, "is_admin": is_admin})

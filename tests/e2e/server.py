@@ -1,0 +1,98 @@
+"""Start a real `nas serve` (API + dispatcher + local Ray) on 127.0.0.1 for end-to-end tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+TINY_SEARCH = {
+    "space": "hybrid-tiny", "dataset": {"name": "digits"},
+    "train": {"steps": 40, "batch_size": 32, "checkpoint_every": 5, "warmup_steps": 2},
+    "search": {"evaluations": 6, "population": 3, "bn_batches": 2},
+    "finalize": {"enabled": True, "top_k": 1, "epochs": 1},
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, data_dir: Path, database_url: str | None = None, lease_seconds: float = 8.0,
+                 admin_token: str = "nas_test_admin_token"):
+        self.data_dir, self.database_url = data_dir, database_url
+        self.lease_seconds, self.admin_token = lease_seconds, admin_token
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen | None = None
+        self.log = data_dir / "server.log"
+
+    def start(self, timeout: float = 180) -> Server:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        env = os.environ | {"NAS_LEASE_SECONDS": str(self.lease_seconds), "NAS_ADMIN_TOKEN": self.admin_token,
+                            "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "PYTHONUNBUFFERED": "1"}
+        env.pop("NAS_DATABASE_URL", None)
+        if self.database_url:
+            env["NAS_DATABASE_URL"] = self.database_url
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "nas.cli", "serve", "--port", str(self.port), "--data-dir", str(self.data_dir)],
+            env=env, stdout=open(self.log, "a"), stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        raise RuntimeError(f"server did not come up: {self.log.read_text()[-3000:]}")
+
+    def kill(self) -> None:
+        """SIGKILL the server's whole process group (API, dispatcher, its local Ray)."""
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=30)
+        time.sleep(1)
+
+    def client(self, token: str | None = None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token or self.admin_token}"}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=120)
+
+
+def follow_events(client: httpx.Client, search_id: str, timeout: float = 600) -> list[tuple[str, dict]]:
+    """Read the search's SSE stream until it ends; returns (event, data) pairs."""
+    events: list[tuple[str, dict]] = []
+    kind = None
+    with client.stream("GET", f"/api/v1/searches/{search_id}/events", timeout=timeout) as r:
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+        for line in r.iter_lines():
+            if line.startswith("event: "):
+                kind = line[7:]
+            elif line.startswith("data: ") and kind:
+                events.append((kind, json.loads(line[6:])))
+                if kind == "end":
+                    return events
+    return events
+
+
+def wait_for(client: httpx.Client, search_id: str, predicate, timeout: float = 600, poll: float = 0.5) -> dict:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        body = client.get(f"/api/v1/searches/{search_id}").json()
+        if predicate(body):
+            return body
+        time.sleep(poll)
+    raise AssertionError(f"search {search_id} never reached the expected state: {body}")

@@ -1,0 +1,160 @@
+"""End to end against real servers on 127.0.0.1: REST, SSE, exports, auth, crashes; SQLite and PostgreSQL."""
+
+import io
+import os
+import signal
+import time
+import zipfile
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from tests.conftest import fresh_postgres_database
+from tests.e2e.server import TINY_SEARCH, Server, follow_events, wait_for
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def server(request, tmp_path):
+    drop = None
+    url = None
+    if request.param == "postgresql":
+        url, drop = fresh_postgres_database()
+    srv = Server(tmp_path / "data", url).start()
+    yield srv
+    srv.kill()
+    if drop:
+        drop()
+
+
+def test_search_lifecycle_over_rest(server):
+    admin = server.client()
+    alice_token = admin.post("/api/v1/users", json={"name": "alice"}).json()["token"]
+    alice, bob = server.client(alice_token), server.client(admin.post("/api/v1/users", json={"name": "bob"}).json()["token"])
+
+    r = alice.post("/api/v1/searches", json=TINY_SEARCH, headers={"Idempotency-Key": "one"})
+    assert r.status_code == 202 and r.headers["location"] == f"/api/v1/searches/{r.json()['id']}"
+    search_id = r.json()["id"]
+    again = alice.post("/api/v1/searches", json=TINY_SEARCH, headers={"Idempotency-Key": "one"})
+    assert again.json()["id"] == search_id and again.json()["created"] is False
+    doomed = alice.post("/api/v1/searches", json=TINY_SEARCH).json()["id"]  # queued behind the first
+
+    # isolation and auth
+    assert bob.get(f"/api/v1/searches/{search_id}").status_code == 404
+    assert bob.get("/api/v1/searches").json()["total"] == 0
+    assert server.client("nas_wrong").get("/api/v1/searches").status_code == 401
+    assert httpx_get(server, f"/api/v1/searches/{search_id}").status_code == 401
+
+    cancelled = alice.post(f"/api/v1/searches/{doomed}/cancel").json()
+    assert cancelled["status"] == "cancelled"
+
+    events = follow_events(alice, search_id)
+    kinds = [k for k, _ in events]
+    assert kinds[-1] == "end" and "candidate" in kinds and "front" in kinds
+    progress = [d["progress"] for k, d in events if k == "progress"]
+    assert progress == sorted(progress) and len(progress) >= 3
+    statuses = [d["status"] for k, d in events if k == "status"]
+    assert statuses[0] == "queued" and statuses[-1] == "succeeded"
+
+    body = alice.get(f"/api/v1/searches/{search_id}").json()
+    assert body["status"] == "succeeded" and body["progress"] == 1.0 and body["attempt"] == 1
+    front = alice.get(f"/api/v1/searches/{search_id}/front").json()
+    assert front and all({"arch_id", "arch", "metrics"} == set(f) for f in front)
+    assert all("test_accuracy" in f["metrics"] for f in front)
+    page = alice.get(f"/api/v1/searches/{search_id}/candidates", params={"sort": "macs", "order": "asc"}).json()
+    assert page["total"] == 6 and [c["metrics"]["macs"] for c in page["items"]] == sorted(
+        c["metrics"]["macs"] for c in page["items"])
+
+    arch_id = front[0]["arch_id"]
+    onnx = alice.get(f"/api/v1/searches/{search_id}/candidates/{arch_id}/export", params={"format": "onnx"})
+    assert onnx.status_code == 200
+    session = ort.InferenceSession(onnx.content, providers=["CPUExecutionProvider"])
+    out = session.run(None, {session.get_inputs()[0].name: np.random.rand(3, 1, 8, 8).astype(np.float32)})[0]
+    assert out.shape == (3, 10)
+    code = alice.get(f"/api/v1/searches/{search_id}/candidates/{arch_id}/export", params={"format": "pytorch"})
+    assert "model.py" in zipfile.ZipFile(io.BytesIO(code.content)).namelist()
+    assert bob.get(f"/api/v1/searches/{search_id}/candidates/{arch_id}/export").status_code == 404
+
+    metrics = alice.get("/metrics").text
+    assert "nas_queue_depth 0" in metrics and "nas_evaluations_total 6" in metrics
+    assert alice.delete(f"/api/v1/searches/{search_id}").status_code == 204
+    assert alice.get(f"/api/v1/searches/{search_id}").status_code == 404
+
+
+def httpx_get(server, path):
+    import httpx
+
+    return httpx.get(server.url + path)
+
+
+def test_cancel_running_search_keeps_candidates(tmp_path):
+    srv = Server(tmp_path / "data").start()
+    try:
+        c = srv.client()
+        slow = TINY_SEARCH | {"train": {"steps": 20, "batch_size": 32},
+                              "search": {"evaluations": 3000, "population": 4, "bn_batches": 1}}
+        search_id = c.post("/api/v1/searches", json=slow).json()["id"]
+        wait_for(c, search_id, lambda b: b["phase"] == "search" and b["progress"] > 0.76)
+        asked = time.time()
+        c.post(f"/api/v1/searches/{search_id}/cancel")
+        body = wait_for(c, search_id, lambda b: b["status"] == "cancelled", timeout=60, poll=0.2)
+        assert time.time() - asked < 15
+        kept = c.get(f"/api/v1/searches/{search_id}/candidates").json()["total"]
+        assert kept > 0 and body["error"] is None
+    finally:
+        srv.kill()
+
+
+def test_killed_worker_resumes_on_a_new_attempt(tmp_path):
+    srv = Server(tmp_path / "data", lease_seconds=6).start()
+    try:
+        c = srv.client()
+        longer = TINY_SEARCH | {"train": {"steps": 400, "batch_size": 32, "checkpoint_every": 10}}
+        search_id = c.post("/api/v1/searches", json=longer).json()["id"]
+        body = wait_for(c, search_id, lambda b: b["phase"] == "train" and b["step"] >= 30)
+        from nas.store import Database
+        from nas.store.models import Search
+
+        db = Database(f"sqlite:///{tmp_path / 'data' / 'nas.db'}")
+        with db.session() as s:
+            owner = s.get(Search, search_id).lease_owner
+        db.dispose()
+        pid = int(owner.rsplit(":", 1)[1])
+        os.kill(pid, signal.SIGKILL)  # the Ray worker process running the search
+        body = wait_for(c, search_id, lambda b: b["status"] in ("succeeded", "failed"), timeout=600)
+        assert body["status"] == "succeeded", body["error"]
+        assert body["attempt"] == 2
+        events = follow_events(c, search_id)
+        messages = [d["text"] for k, d in events if k == "message"]
+        assert any(m.startswith("resumed supernet training from step") and int(m.rsplit(" ", 1)[1]) >= 10
+                   for m in messages)
+    finally:
+        srv.kill()
+
+
+def test_server_crash_loses_nothing_and_runs_nothing_twice(tmp_path):
+    data = tmp_path / "data"
+    srv = Server(data, lease_seconds=6).start()
+    c = srv.client()
+    longer = TINY_SEARCH | {"train": {"steps": 300, "batch_size": 32, "checkpoint_every": 10}}
+    ids = [c.post("/api/v1/searches", json=longer if i == 0 else TINY_SEARCH).json()["id"] for i in range(3)]
+    wait_for(c, ids[0], lambda b: b["phase"] == "train" and b["step"] >= 20)
+    srv.kill()  # SIGKILL with one running and two queued
+
+    srv2 = Server(data, lease_seconds=6)
+    srv2.port, srv2.url = srv.port, srv.url
+    srv2.start()
+    try:
+        c = srv2.client()
+        bodies = [wait_for(c, i, lambda b: b["status"] in ("succeeded", "failed"), timeout=900) for i in ids]
+        assert [b["status"] for b in bodies] == ["succeeded"] * 3, [b["error"] for b in bodies]
+        assert bodies[0]["attempt"] == 2 and bodies[1]["attempt"] == 1 and bodies[2]["attempt"] == 1
+        for search_id in ids:
+            statuses = [d["status"] for k, d in follow_events(c, search_id) if k == "status"]
+            assert statuses.count("succeeded") == 1
+        first = follow_events(c, ids[0])
+        assert any(k == "message" and d["text"].startswith("resumed supernet training") for k, d in first)
+        total = c.get(f"/api/v1/searches/{ids[0]}/candidates").json()["total"]
+        assert total == 6  # resumed candidates are not stored twice
+    finally:
+        srv2.kill()

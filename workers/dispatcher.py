@@ -1,0 +1,105 @@
+"""Dispatcher: claims queued searches and runs each as a Ray task, a configurable number at a time.
+
+It also returns the searches of lost workers to the queue: at once when Ray reports the task's
+worker died, or when the lease expires (e.g. the whole server died and restarted).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import uuid
+from dataclasses import dataclass
+
+from nas.store import Database, StaleAttempt, repo
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DispatchSettings:
+    database_url: str
+    data_dir: str
+    max_concurrent: int = 1
+    lease_seconds: float = 30.0
+    poll_seconds: float = 0.5
+    ray_address: str | None = None
+    threads_per_search: int = 0  # 0: the machine's cores divided by max_concurrent
+
+
+def init_ray(address: str | None) -> None:
+    """Join NAS_RAY_ADDRESS's cluster, or start a local single-node Ray bound to loopback."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # keeps a local instance on 127.0.0.1
+    if address:
+        ray.init(address=address, logging_level=logging.WARNING)
+    else:
+        ray.init(include_dashboard=False, logging_level=logging.WARNING, num_cpus=os.cpu_count() or 1,
+                 _node_ip_address="127.0.0.1")
+
+
+class Dispatcher:
+    def __init__(self, db: Database, settings: DispatchSettings):
+        self.db, self.settings = db, settings
+        self.name = f"dispatcher-{uuid.uuid4().hex[:8]}"
+        self.running: dict = {}  # Ray ObjectRef -> (search_id, attempt)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        import ray
+
+        from workers.runner import run_search_job
+
+        init_ray(self.settings.ray_address)
+        self._task = ray.remote(max_retries=0, num_cpus=1)(run_search_job)  # retries go through our queue
+        self._thread = threading.Thread(target=self._loop, name="dispatcher", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=10)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.tick()
+            except Exception:
+                log.exception("dispatcher tick failed")
+            self._stop.wait(self.settings.poll_seconds)
+
+    def tick(self) -> None:
+        import ray
+
+        repo.requeue_expired(self.db)
+        if self.running:
+            done, pending = ray.wait(list(self.running), num_returns=len(self.running), timeout=0)
+            for ref in pending:  # covers a worker's start-up, before its own heartbeat runs
+                search_id, attempt = self.running[ref]
+                try:
+                    repo.renew_lease(self.db, search_id=search_id, attempt=attempt, owner=None,
+                                     lease_seconds=self.settings.lease_seconds)
+                except StaleAttempt:
+                    pass  # the attempt was cancelled or requeued; its task will notice and end
+
+            for ref in done:
+                search_id, attempt = self.running.pop(ref)
+                try:
+                    ray.get(ref)
+                except Exception as err:  # the worker process died (or Ray lost it): requeue now
+                    reason = f"worker lost: {type(err).__name__}"
+                    log.warning("search %s attempt %s: %s", search_id, attempt, reason)
+                    repo.requeue(self.db, search_id=search_id, attempt=attempt, reason=reason)
+        threads = self.settings.threads_per_search or max(1, (os.cpu_count() or 1) // self.settings.max_concurrent)
+        while len(self.running) < self.settings.max_concurrent:
+            search = repo.claim_next(self.db, owner=self.name, lease_seconds=self.settings.lease_seconds)
+            if search is None:
+                break
+            ref = self._task.remote(self.settings.database_url, self.settings.data_dir, search.id, search.attempt,
+                                    self.settings.lease_seconds, threads)
+            self.running[ref] = (search.id, search.attempt)
