@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 TORCH_VERSION ?= 2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint bench clean
+.PHONY: setup run search test lint browser bench clean
 
 setup: $(STAMP)
 
@@ -18,21 +18,31 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e ".[dev]"
 	touch $(STAMP)
 
+# The service on its embedded defaults: SQLite in runs/server, a local Ray, the built-in digits
+# dataset; a demo search is queued on first start. Prints the URL and the admin token.
 run: setup
-	$(BIN)/nas spaces list
+	$(BIN)/nas serve --data-dir runs/server --demo --show-token
+
+# The engine alone, without the server: the default search, with a progress bar.
+search: setup
 	$(BIN)/nas search configs/default.yaml --out runs/default
+
+# Browser tests drive Debian's Chromium through Playwright (never `playwright install`).
+browser:
+	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 
 lint: setup
 	$(BIN)/ruff check nas search_spaces api workers tests benchmarks
-	$(BIN)/mypy nas search_spaces
+	$(BIN)/mypy nas search_spaces api workers
 
-test: lint
+test: lint browser
 	$(BIN)/pytest -q
 
 bench: setup
 	$(BIN)/python benchmarks/supernet_overhead.py
 	$(BIN)/python benchmarks/search_quality.py
 	$(BIN)/python benchmarks/ranking.py
+	$(BIN)/python benchmarks/api_load.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-output

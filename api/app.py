@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from api.dashboard import routes as dashboard
 from api.errors import BodySizeLimit, install_error_handlers
 from api.routes import datasets, health, searches, spaces, users
 from api.settings import Settings
@@ -42,6 +43,7 @@ def create_app(settings: Settings, run_workers: bool = True) -> FastAPI:
     install_error_handlers(app)
     for module in (health, users, spaces, searches, datasets):
         app.include_router(module.router)
+    dashboard.install(app, settings.data_dir, settings.session_secret)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
                            allow_headers=["*"])

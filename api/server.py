@@ -20,12 +20,42 @@ def bootstrap_admin(app_db, settings: Settings) -> str | None:
     return token
 
 
-def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None:
+TOKEN_FILE = "admin-token"
+
+
+def remember_token(settings: Settings, token: str) -> None:
+    """Keep a generated admin token in the data dir (owner-only), so `make run` can show it again."""
+    path = settings.data_dir / TOKEN_FILE
+    path.touch(mode=0o600)
+    path.write_text(token + "\n")
+
+
+def queue_demo(app_db, settings: Settings) -> None:
+    """Queue the default digits search for the admin, on a server that has none yet."""
+    from nas.schemas import SearchConfig
+
+    with app_db.session() as s:
+        admin = repo.user_by_name(s, "admin")
+        if admin is None or repo.list_searches(s, owner=admin, limit=1)[1]:
+            return
+        config = SearchConfig.model_validate({"space": "hybrid-small", "dataset": {"name": "digits"}})
+        repo.submit_search(s, owner_id=admin.id, config=config.model_dump(mode="json"), name="demo: digits",
+                           max_attempts=settings.max_attempts)
+
+
+def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, demo: bool = False,
+          show_saved_token: bool = False) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_app(settings)
     token = bootstrap_admin(app.state.db, settings)
     if token is not None:
         print(f"admin token: {token}", flush=True)
+        if not settings.admin_token:
+            remember_token(settings, token)
+    elif show_saved_token and (settings.data_dir / TOKEN_FILE).exists():
+        print(f"admin token: {(settings.data_dir / TOKEN_FILE).read_text().strip()}", flush=True)
+    if demo:
+        queue_demo(app.state.db, settings)
     print(f"serving on http://{host}:{port}  (data: {settings.data_dir.resolve()}, database: "
           f"{'SQLite' if settings.db_url.startswith('sqlite') else 'PostgreSQL'})", flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")

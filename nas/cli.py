@@ -15,6 +15,8 @@ from search_spaces import ArchError, HybridSupernet, SpaceError, get_space, list
 app = typer.Typer(help="Hardware-aware NAS for hybrid conv / attention / state-space networks.", no_args_is_help=True)
 spaces_app = typer.Typer(help="Inspect search spaces.", no_args_is_help=True)
 app.add_typer(spaces_app, name="spaces")
+latency_app = typer.Typer(help="Build, validate and query hardware latency tables.", no_args_is_help=True)
+app.add_typer(latency_app, name="latency")
 users_app = typer.Typer(help="Manage users on a server.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
 console = Console()
@@ -120,6 +122,8 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="bind address"),
     port: int = typer.Option(8000, help="port"),
     data_dir: Path | None = typer.Option(None, "--data-dir", help="runs, uploads, SQLite file (NAS_DATA_DIR)"),
+    demo: bool = typer.Option(False, "--demo", help="queue the default digits search if there is none yet"),
+    show_token: bool = typer.Option(False, "--show-token", help="print the admin token saved in the data dir"),
 ) -> None:
     """Run the API, the dispatcher and a local Ray (or NAS_RAY_ADDRESS's cluster) on one machine."""
     from api.server import serve as run_server
@@ -129,7 +133,7 @@ def serve(
         settings = Settings.from_env(data_dir=data_dir)
     except ValueError as err:
         raise fail(f"bad NAS_* setting: {err}") from None
-    run_server(settings, host, port)
+    run_server(settings, host, port, demo=demo, show_saved_token=show_token)
 
 
 @app.command("worker")
@@ -214,6 +218,81 @@ def users_create(name: str, admin: bool = typer.Option(False, "--admin"), url: s
     except ClientError as err:
         raise fail(str(err)) from None
     print(f"user {out['name']} token: {out['token']}")
+
+
+@latency_app.command("build")
+def latency_build(
+    space: str = typer.Option("hybrid-small", help="preset name or YAML path"),
+    device: str = typer.Option("cpu", help="cpu or cuda:N"),
+    backend: str = typer.Option("torch", help="torch or onnxruntime"),
+    batch: int = typer.Option(1, help="batch size"),
+    threads: int = typer.Option(2, help="threads, pinned while measuring"),
+    repeats: int = typer.Option(100, help="timed runs per measurement"),
+    calibration: int = typer.Option(40, help="whole networks measured to fit the correction"),
+    name: str | None = typer.Option(None, help="profile name (default: derived from the settings)"),
+    out: Path = typer.Option(..., "--out", help="the table (JSON); an existing one is resumed"),
+) -> None:
+    """Measure every layer configuration of a space (resumable) and fit the whole-network correction."""
+    from nas.console import ConsoleReporter
+    from nas.latency import HardwareProfile, Machine, TableError, build_table
+
+    try:
+        spec = get_space(space)
+        profile = HardwareProfile(
+            name=name or f"{device}-{backend}-b{batch}-t{threads}", device=device, backend=backend, threads=threads,
+            batch_size=batch, repeats=repeats, machine=Machine.here(device))  # type: ignore[arg-type]
+        with ConsoleReporter() as reporter:
+            table = build_table(spec, profile, out, calibration,
+                                progress=lambda phase, n, total: reporter.progress(phase, n, total))
+    except (SpaceError, TableError, ValueError) as err:
+        raise fail(str(err)) from None
+    console.print(f"{len(table.entries)} layer entries, correction fitted on {table.correction.networks} networks, "
+                  f"{table.build_seconds:.0f} s; wrote {out}")
+
+
+@latency_app.command("validate")
+def latency_validate(
+    table_path: Path = typer.Argument(..., metavar="LUT.json"),
+    samples: int = typer.Option(100, help="random subnets measured end to end"),
+    seed: int = typer.Option(0),
+    out: Path | None = typer.Option(None, "--out", help="REPORT.json (a PNG plot is written beside it)"),
+) -> None:
+    """Measure random subnets end to end and compare with the table's predictions."""
+    from nas.console import ConsoleReporter
+    from nas.latency import LatencyTable, TableError, validate_table
+
+    try:
+        table = LatencyTable.load(table_path)
+        spec = get_space(table.space.name)
+        with ConsoleReporter() as reporter:
+            report = validate_table(table, spec, samples, seed, plot=out.with_suffix(".png") if out else None,
+                                    progress=lambda phase, n, total: reporter.progress(phase, n, total))
+    except (SpaceError, TableError) as err:
+        raise fail(str(err)) from None
+    if out:
+        out.write_text(json.dumps(report, indent=2))
+    noise = report["noise_floor"]
+    console.print(f"n {report['n']}  MAPE {100 * report['mape']:.1f}%  RMSE {report['rmse_ms']:.3f} ms  "
+                  f"within ±5% {100 * report['within_5pct']:.0f}%  within ±10% {100 * report['within_10pct']:.0f}%  "
+                  f"Kendall {report['kendall_tau']:.3f}  Spearman {report['spearman_rho']:.3f}  "
+                  f"(noise floor: median {100 * noise['median_rel_diff']:.1f}% between repeated measurements)")
+
+
+@latency_app.command("predict")
+def latency_predict(table_path: Path = typer.Argument(..., metavar="LUT.json"),
+                    arch_path: Path = typer.Argument(..., metavar="ARCH.json")) -> None:
+    """Predicted latency (ms) of one arch (a JSON arch, or an export's JSON with an 'arch' field)."""
+    from nas.latency import LatencyTable, TableError, load_predictor
+
+    try:
+        table = LatencyTable.load(table_path)
+        spec = get_space(table.space.name)
+        data = json.loads(arch_path.read_text())
+        arch = spec.parse(data.get("arch", data))
+        ms = load_predictor(str(table_path), spec)(arch)
+    except (SpaceError, TableError, ArchError, OSError, json.JSONDecodeError) as err:
+        raise fail(str(err)) from None
+    print(json.dumps({"arch_id": arch.id, "latency_ms": ms, "profile": table.profile.name}))
 
 
 def show_front(result) -> None:

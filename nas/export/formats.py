@@ -51,7 +51,7 @@ def write_torchscript(net: Network, example: torch.Tensor, path: Path) -> Path:
     return path
 
 
-def write_onnx(net: Network, example: torch.Tensor, path: Path) -> Path:
+def write_onnx(net: torch.nn.Module, example: torch.Tensor, path: Path) -> Path:
     """ONNX with a dynamic batch dimension (input 'x', output 'logits')."""
     batch = torch.export.Dim("batch", min=1, max=4096)
     program = torch.onnx.export(

@@ -1,0 +1,16 @@
+# One image for every service of docker-compose.yml: api, ray-head, ray-worker.
+FROM python:3.11-slim
+WORKDIR /app
+ENV PIP_NO_CACHE_DIR=1 PYTHONUNBUFFERED=1 NAS_DATA_DIR=/data
+# torch first, the CPU build, so that the project's torch range installs nothing more
+RUN pip install "torch==2.13.0" --index-url https://download.pytorch.org/whl/cpu
+COPY pyproject.toml README.md ./
+COPY nas nas
+COPY search_spaces search_spaces
+COPY api api
+COPY workers workers
+COPY configs configs
+RUN pip install .
+VOLUME /data
+EXPOSE 8000
+CMD ["nas", "serve", "--host", "0.0.0.0", "--port", "8000"]

@@ -1,0 +1,163 @@
+"""Dashboard pages. The browser holds the API token in a signed, HttpOnly session cookie; the
+pages' JavaScript calls the same REST API, which accepts that cookie."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from api.deps import DB, SessionDep
+from nas.store import repo
+from nas.store.models import User
+from search_spaces import get_space, list_presets
+
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=str(HERE / "templates"))
+router = APIRouter(include_in_schema=False)
+
+
+class LoginRequired(Exception):
+    """Raised by page dependencies; the app answers with a redirect to /login."""
+
+
+def page_user(request: Request, db: DB) -> User:
+    token = request.session.get("token")
+    if token:
+        with db.session() as s:
+            user = repo.user_for_token(s, token)
+        if user is not None:
+            return user
+    raise LoginRequired()
+
+
+PageUser = Annotated[User, Depends(page_user)]
+
+
+def render(request: Request, name: str, status_code: int = 200, **context) -> HTMLResponse:
+    return templates.TemplateResponse(request, name, context, status_code=status_code)
+
+
+@router.get("/static/plotly.min.js")
+def plotly_js() -> FileResponse:
+    """plotly.js from the installed plotly package: the dashboard works offline."""
+    import plotly
+
+    return FileResponse(Path(plotly.__file__).parent / "package_data" / "plotly.min.js",
+                        media_type="application/javascript")
+
+
+@router.get("/static/{name}")
+def static(name: str) -> FileResponse:
+    files = {"app.js": "application/javascript", "style.css": "text/css"}
+    if name not in files:
+        raise HTTPException(404, "not found")
+    return FileResponse(HERE / "static" / name, media_type=files[name])
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request) -> HTMLResponse:
+    return render(request, "login.html", error=None)
+
+
+@router.post("/login", response_class=HTMLResponse)
+def login(request: Request, db: DB, token: Annotated[str, Form()] = "") -> Response:
+    with db.session() as s:
+        user = repo.user_for_token(s, token.strip()) if token.strip() else None
+    if user is None:
+        return render(request, "login.html", status_code=401, error="That token is not valid.")
+    request.session["token"] = token.strip()
+    return RedirectResponse("/", status_code=303)
+
+
+@router.post("/logout")
+def logout(request: Request) -> RedirectResponse:
+    request.session.clear()
+    return RedirectResponse("/login", status_code=303)
+
+
+@router.get("/", response_class=HTMLResponse)
+def searches_page(request: Request, user: PageUser, s: SessionDep, status: str | None = None) -> HTMLResponse:
+    rows, total = repo.list_searches(s, owner=user, status=status or None, limit=200)
+    return render(request, "searches.html", user=user, searches=rows, total=total, status=status or "")
+
+
+@router.get("/searches/new", response_class=HTMLResponse)
+def new_search_page(request: Request, user: PageUser) -> HTMLResponse:
+    spaces = [(name, get_space(name).description.strip()) for name in list_presets()]
+    return render(request, "new_search.html", user=user, spaces=spaces)
+
+
+def owned_or_404(request: Request, s, search_id: str, user: User):
+    search = repo.get_search(s, search_id, owner=user)
+    if search is None:
+        raise HTTPException(404, f"search {search_id} not found")
+    return search
+
+
+@router.get("/searches/{search_id}", response_class=HTMLResponse)
+def search_page(request: Request, search_id: str, user: PageUser, s: SessionDep) -> HTMLResponse:
+    search = owned_or_404(request, s, search_id, user)
+    return render(request, "search.html", user=user, search=search, objectives=search.config.get("objectives", []))
+
+
+@router.get("/searches/{search_id}/candidates/{arch_id}", response_class=HTMLResponse)
+def candidate_page(request: Request, search_id: str, arch_id: str, user: PageUser, s: SessionDep) -> HTMLResponse:
+    search = owned_or_404(request, s, search_id, user)
+    cand = repo.candidate(s, search_id, arch_id)
+    if cand is None:
+        raise HTTPException(404, f"candidate {arch_id} not found")
+    return render(request, "candidate.html", user=user, search=search, cand=cand,
+                  formats=["onnx", "pytorch", "torchscript", "json", "bundle"])
+
+
+@router.get("/hardware", response_class=HTMLResponse)
+def hardware_page(request: Request, user: PageUser) -> HTMLResponse:
+    return render(request, "hardware.html", user=user)
+
+
+@router.get("/compare", response_class=HTMLResponse)
+def compare_page(request: Request, user: PageUser, s: SessionDep, ids: str = "") -> HTMLResponse:
+    rows, _ = repo.list_searches(s, owner=user, status="succeeded", limit=200)
+    chosen = [i for i in ids.split(",") if i]
+    return render(request, "compare.html", user=user, searches=rows, chosen=chosen)
+
+
+def session_secret(data_dir: Path, configured: str | None) -> str:
+    """NAS_SESSION_SECRET, or a random one kept (owner-only) in the data dir so cookies survive restarts."""
+    if configured:
+        return configured
+    import secrets
+
+    path = data_dir / "session-secret"
+    if not path.exists():
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_hex(32))
+    return path.read_text().strip()
+
+
+def install(app, data_dir: Path, configured_secret: str | None) -> None:
+    """Mount the dashboard: pages, the signed session cookie and HTML error pages."""
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+    from starlette.middleware.sessions import SessionMiddleware
+
+    app.include_router(router)
+    app.add_middleware(SessionMiddleware, secret_key=session_secret(data_dir, configured_secret),
+                       session_cookie="nas_session", same_site="lax", https_only=False, max_age=14 * 24 * 3600)
+
+    @app.exception_handler(LoginRequired)
+    async def _login(request: Request, exc: LoginRequired) -> RedirectResponse:
+        return RedirectResponse("/login", status_code=303)
+
+    json_handler = app.exception_handlers[StarletteHTTPException]
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException):
+        wants_page = not request.url.path.startswith(("/api/", "/healthz", "/metrics", "/static/"))
+        if wants_page and "text/html" in request.headers.get("accept", ""):
+            return render(request, "error.html", status_code=exc.status_code, status=exc.status_code,
+                          message=str(exc.detail), user=None)
+        return await json_handler(request, exc)

@@ -1,0 +1,51 @@
+"""HardwareProfile: the target a latency table is measured on, and how it is measured."""
+
+from __future__ import annotations
+
+import platform
+from typing import Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+
+def cpu_model() -> str:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+class Machine(BaseModel):
+    """Where a table was measured, so that it is never silently used on other hardware."""
+
+    model_config = ConfigDict(frozen=True)
+    cpu: str
+    torch: str
+    gpu: str | None = None
+
+    @classmethod
+    def here(cls, device: str) -> Machine:
+        gpu = torch.cuda.get_device_name(torch.device(device)) if device.startswith("cuda") else None
+        return cls(cpu=cpu_model(), torch=torch.__version__.split("+")[0], gpu=gpu)
+
+
+class HardwareProfile(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    name: str
+    device: str = Field("cpu", pattern=r"^(cpu|cuda(:\d+)?)$")
+    backend: Literal["torch", "onnxruntime"] = "torch"
+    threads: int = Field(2, ge=1)
+    batch_size: int = Field(1, ge=1)
+    dtype: Literal["float32"] = "float32"
+    statistic: Literal["min", "median"] = Field(
+        "min", description="of the repeated timings; the minimum is the most repeatable on a shared machine")
+    warmup: int = Field(10, ge=0)
+    repeats: int = Field(100, ge=3)
+    machine: Machine
+
+    def matches_here(self) -> bool:
+        return self.machine == Machine.here(self.device)
