@@ -65,7 +65,7 @@ def test_dashboard_end_to_end(server, browser, tmp_path):
     page.uncheck("input[name=finalize]")
     page.screenshot(path=SHOTS / "new-search.png")
     page.click("#submit")
-    page.wait_for_url("**/searches/*")
+    page.wait_for_url(lambda u: "/searches/" in u and not u.endswith("/new"))
     search_url = page.url
     widths = []
     for _ in range(600):

@@ -216,6 +216,7 @@ const NAS = (() => {
       if (d.attempt) document.getElementById("attempt").textContent = d.attempt;
       if (d.error) document.getElementById("search-error").textContent = d.error;
       document.getElementById("cancel").disabled = TERMINAL.includes(d.status);
+      if (TERMINAL.includes(d.status)) document.getElementById("eta").textContent = "–";
     });
     events.addEventListener("end", async () => {
       events.close();
