@@ -60,6 +60,9 @@ def main() -> None:
             wait_for(c, busy_id, lambda b: b["phase"] == "train" and b["step"] > 5, timeout=300)
             busy = asyncio.run(load(server.url, server.admin_token, paths, args.clients, args.requests))
             c.post(f"/api/v1/searches/{busy_id}/cancel")
+        except Exception:
+            print(server.log.read_text()[-4000:])
+            raise
         finally:
             server.kill()
     print(f"{args.clients} concurrent clients x {args.requests} GETs over {len(paths)} endpoints (SQLite, 2 cores)")

@@ -12,7 +12,7 @@ from fastapi.templating import Jinja2Templates
 
 from api.deps import DB, SessionDep
 from nas.store import repo
-from nas.store.models import User
+from nas.store.models import HardwareProfileRow, LatencyTableRow, User
 from search_spaces import get_space, list_presets
 
 HERE = Path(__file__).parent
@@ -85,10 +85,15 @@ def searches_page(request: Request, user: PageUser, s: SessionDep, status: str |
     return render(request, "searches.html", user=user, searches=rows, total=total, status=status or "")
 
 
+def latency_tables(s) -> list[tuple[LatencyTableRow, HardwareProfileRow]]:
+    return s.query(LatencyTableRow, HardwareProfileRow).join(
+        HardwareProfileRow, HardwareProfileRow.id == LatencyTableRow.profile_id).order_by(LatencyTableRow.id).all()
+
+
 @router.get("/searches/new", response_class=HTMLResponse)
-def new_search_page(request: Request, user: PageUser) -> HTMLResponse:
+def new_search_page(request: Request, user: PageUser, s: SessionDep) -> HTMLResponse:
     spaces = [(name, get_space(name).description.strip()) for name in list_presets()]
-    return render(request, "new_search.html", user=user, spaces=spaces)
+    return render(request, "new_search.html", user=user, spaces=spaces, tables=latency_tables(s))
 
 
 def owned_or_404(request: Request, s, search_id: str, user: User):
@@ -115,8 +120,8 @@ def candidate_page(request: Request, search_id: str, arch_id: str, user: PageUse
 
 
 @router.get("/hardware", response_class=HTMLResponse)
-def hardware_page(request: Request, user: PageUser) -> HTMLResponse:
-    return render(request, "hardware.html", user=user)
+def hardware_page(request: Request, user: PageUser, s: SessionDep) -> HTMLResponse:
+    return render(request, "hardware.html", user=user, tables=latency_tables(s))
 
 
 @router.get("/compare", response_class=HTMLResponse)

@@ -19,7 +19,7 @@ from nas.export import ExportError, export_candidate, export_file_name
 from nas.pipeline import RESULT
 from nas.schemas import SearchConfig
 from nas.store import repo
-from nas.store.models import FINISHED, Search, User
+from nas.store.models import FINISHED, LatencyTableRow, Search, User
 from search_spaces import list_presets
 from workers.runner import search_workdir
 
@@ -33,7 +33,7 @@ def owned(s, search_id: str, user: User) -> Search:
     return search
 
 
-def check_submittable(config: SearchConfig, user: User, settings: Settings) -> None:
+def check_submittable(s, config: SearchConfig, user: User, settings: Settings) -> None:
     """What pydantic cannot check: presets only, datasets only from the user's own uploads."""
     if config.space not in list_presets():
         raise HTTPException(422, f"space: unknown preset {config.space!r}; choose one of {', '.join(list_presets())}")
@@ -43,7 +43,12 @@ def check_submittable(config: SearchConfig, user: User, settings: Settings) -> N
         if uploads not in path.parents or not path.exists():
             raise HTTPException(422, "dataset.path: not one of your uploaded datasets (POST /api/v1/datasets first)")
     if config.hardware:
-        raise HTTPException(422, "hardware: no latency table with this name is registered on this server")
+        ref = config.hardware
+        table = s.get(LatencyTableRow, int(ref)) if ref.isdigit() and len(ref) < 10 else None
+        if table is None or table.space != config.space:
+            raise HTTPException(422, f"hardware: {config.hardware!r} is not a registered latency table for "
+                                     f"{config.space} (GET /api/v1/hardware/tables lists them by id)")
+        config.hardware = table.path  # the workers read the registered file
 
 
 @router.post("", status_code=202, response_model=Submitted, responses=error_responses(401, 413, 422))
@@ -53,7 +58,7 @@ def submit(
     name: Annotated[str, Query(max_length=200)] = "", priority: Annotated[int, Query(ge=-100, le=100)] = 0,
 ) -> Submitted:
     """Queue a search (the body is the engine's SearchConfig). 202 with its id and Location."""
-    check_submittable(config, user, settings)
+    check_submittable(s, config, user, settings)
     search, created = repo.submit_search(
         s, owner_id=user.id, config=config.model_dump(mode="json"), name=name, priority=priority,
         idempotency_key=idempotency_key, max_attempts=settings.max_attempts,

@@ -21,7 +21,9 @@ def is_sqlite(engine: Engine) -> bool:
 
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        # the pool outgrows the API's worker threads (40), so requests never queue for a connection
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, pool_size=48,
+                               max_overflow=16)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record) -> None:
@@ -40,7 +42,7 @@ def make_engine(url: str) -> Engine:
             conn.exec_driver_sql(f"BEGIN {mode}")
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_engine(url, pool_pre_ping=True, pool_size=40, max_overflow=20)
 
 
 def migrate(engine: Engine) -> None:

@@ -151,3 +151,28 @@ def test_every_endpoint_survives_odd_input(app, admin, data):
                                        st.text(max_size=8) | st.integers(-5, 10**7).map(str), max_size=3))
     r = admin.request(method, path, params=params, json=data.draw(json_values))
     assert r.status_code < 500, (method, path, params, r.text)
+
+
+def test_latency_tables_register_and_drive_submissions(admin):
+    from tests.nas.test_latency import fake_table
+
+    table = fake_table()
+    r = admin.post("/api/v1/hardware/tables", files={"file": ("lut.json", table.model_dump_json())})
+    assert r.status_code == 201 and r.json()["space"] == "hybrid-tiny" and r.json()["entries"] == len(table.entries)
+    table_id = r.json()["id"]
+    assert [t["id"] for t in admin.get("/api/v1/hardware/tables").json()] == [table_id]
+    assert admin.get(f"/api/v1/hardware/tables/{table_id}").json()["profile"]["name"] == "test"
+    ok = admin.post("/api/v1/searches", json=MINIMAL | {"objectives": ["accuracy", "latency_ms"],
+                                                         "hardware": str(table_id)})
+    assert ok.status_code == 202
+    stored = admin.get(f"/api/v1/searches/{ok.json()['id']}").json()["config"]["hardware"]
+    assert stored.endswith(f"tables/{table_id}.json")
+    for bad in ("999", "99999999999999999999", "../../etc/passwd"):
+        r = admin.post("/api/v1/searches", json=MINIMAL | {"objectives": ["accuracy", "latency_ms"], "hardware": bad})
+        assert r.status_code == 422 and "registered latency table" in r.json()["detail"]
+    wrong_space = admin.post("/api/v1/searches", json={"space": "hybrid-small", "dataset": {"name": "digits"},
+                                                       "hardware": str(table_id)})
+    assert wrong_space.status_code == 422
+    junk = admin.post("/api/v1/hardware/tables", files={"file": ("lut.json", b"{}")})
+    assert junk.status_code == 422 and "not a latency table" in junk.json()["detail"]
+    assert admin.get("/api/v1/hardware/tables/12345").status_code == 404

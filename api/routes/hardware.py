@@ -1,0 +1,62 @@
+"""Hardware: latency tables uploaded by users (built with `nas latency build` on the device) and their
+validation reports. A registered table can be named in a search config's `hardware` field."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, UploadFile
+
+from api.deps import CurrentUser, SessionDep, SettingsDep
+from api.errors import error_responses
+from nas.latency.table import LatencyTable, TableError
+from nas.store.models import HardwareProfileRow, LatencyTableRow
+
+router = APIRouter(prefix="/api/v1/hardware", tags=["hardware"])
+
+
+def table_summary(row: LatencyTableRow, profile: HardwareProfileRow) -> dict:
+    return {"id": row.id, "space": row.space, "entries": row.entries, "profile": profile.spec,
+            "report": row.report, "created_at": row.created_at}
+
+
+@router.get("/tables", responses=error_responses(401))
+def list_tables(user: CurrentUser, s: SessionDep) -> list[dict]:
+    rows = s.query(LatencyTableRow, HardwareProfileRow).join(
+        HardwareProfileRow, HardwareProfileRow.id == LatencyTableRow.profile_id).order_by(LatencyTableRow.id).all()
+    return [table_summary(t, p) for t, p in rows]
+
+
+@router.get("/tables/{table_id}", responses=error_responses(401, 404))
+def show_table(table_id: int, user: CurrentUser, s: SessionDep) -> dict:
+    row = s.get(LatencyTableRow, table_id)
+    if row is None:
+        raise HTTPException(404, f"latency table {table_id} not found")
+    profile = s.get(HardwareProfileRow, row.profile_id)
+    assert profile is not None  # the foreign key guarantees it
+    return table_summary(row, profile)
+
+
+@router.post("/tables", status_code=201, responses=error_responses(401, 413, 422))
+async def upload_table(file: UploadFile, user: CurrentUser, s: SessionDep, settings: SettingsDep,
+                       report: UploadFile | None = None) -> dict:
+    """Register a table file (and optionally its `nas latency validate` report)."""
+    import json
+
+    folder = settings.data_dir / "tables"
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        table = LatencyTable.model_validate_json(await file.read())
+        report_data = json.loads(await report.read()) if report is not None else {}
+    except (ValueError, TableError) as err:
+        raise HTTPException(422, f"file: not a latency table ({str(err)[:300]})") from None
+    profile = s.query(HardwareProfileRow).filter_by(name=table.profile.name).one_or_none()
+    if profile is None:
+        profile = HardwareProfileRow(name=table.profile.name, spec=table.profile.model_dump(mode="json"))
+        s.add(profile)
+        s.flush()
+    row = LatencyTableRow(profile_id=profile.id, space=table.space.name, path="", entries=len(table.entries),
+                          report=report_data if isinstance(report_data, dict) else {})
+    s.add(row)
+    s.flush()
+    row.path = str(folder / f"{row.id}.json")  # named by id, never by the upload's name
+    table.save(row.path)
+    return table_summary(row, profile)
