@@ -9,8 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from search_spaces.errors import field_messages, read_yaml
 
 ObjectiveName = Literal["accuracy", "latency_ms", "params", "macs"]
 MAXIMIZE = {"accuracy"}  # every other objective is minimized
@@ -126,29 +127,16 @@ class ConfigError(ValueError):
     """A search config file cannot be read or is invalid; the message names the field."""
 
 
-def describe_validation_error(err: ValidationError) -> str:
-    lines = []
-    for e in err.errors():
-        where = ".".join(str(p) for p in e["loc"]) or "<root>"
-        lines.append(f"{where}: {e['msg']}")
-    return "; ".join(lines)
-
-
 def load_search_config(path: str | Path) -> SearchConfig:
     """Read a YAML / JSON config; relative dataset and hardware paths are relative to the file."""
     file = Path(path)
-    if not file.is_file():
-        raise ConfigError(f"config file not found: {path}")
-    try:
-        data = yaml.safe_load(file.read_text())
-    except yaml.YAMLError as err:
-        raise ConfigError(f"malformed YAML in {path}: {err}") from None
+    data = read_yaml(file, ConfigError, "config file")
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping with at least 'space' and 'dataset'")
     try:
         config = SearchConfig.model_validate(data)
     except ValidationError as err:
-        raise ConfigError(f"invalid config {path}: {describe_validation_error(err)}") from None
+        raise ConfigError(f"invalid config {path}: {'; '.join(field_messages(err))}") from None
     base = file.resolve().parent
     if config.dataset.path and not Path(config.dataset.path).is_absolute():
         config.dataset.path = str(base / config.dataset.path)

@@ -1,4 +1,10 @@
-"""Errors raised for bad search-space input: each names what is wrong and what is allowed."""
+"""Errors raised for bad input, and helpers that turn bad input into messages that name the field."""
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
 
 
 class SpaceError(ValueError):
@@ -7,3 +13,19 @@ class SpaceError(ValueError):
 
 class ArchError(ValueError):
     """An architecture is not a member of the space; the message names the field and its allowed values."""
+
+
+def field_messages(err: ValidationError) -> list[str]:
+    """'field.path: message' for each error of a pydantic validation."""
+    return [f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in err.errors()]
+
+
+def read_yaml(path: str | Path, error: type[ValueError], what: str) -> Any:
+    """The parsed YAML of `path`; a missing file or malformed YAML raises `error` saying so."""
+    file = Path(path)
+    if not file.is_file():
+        raise error(f"{what} not found: {path}")
+    try:
+        return yaml.safe_load(file.read_text())
+    except yaml.YAMLError as err:
+        raise error(f"malformed YAML in {path}: {err}") from None

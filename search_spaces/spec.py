@@ -19,7 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from search_spaces.arch import Arch, AttentionLayer, ConvLayer, SSMLayer, StageArch
-from search_spaces.errors import ArchError, SpaceError
+from search_spaces.errors import ArchError, SpaceError, field_messages, read_yaml
 
 BlockType = Literal["conv", "attention", "ssm"]
 BLOCK_TYPES: tuple[str, ...] = ("conv", "attention", "ssm")
@@ -381,32 +381,17 @@ def list_presets() -> list[str]:
     return sorted(p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
-def _describe_validation(err: ValidationError, source: str) -> str:
-    lines = [f"invalid search space {source}:"]
-    for e in err.errors():
-        where = ".".join(str(p) for p in e["loc"]) or "<root>"
-        lines.append(f"  {where}: {e['msg']}")
-    return "\n".join(lines)
-
-
 def space_from_dict(data: Any, source: str = "<dict>") -> SearchSpaceSpec:
     if not isinstance(data, dict):
         raise SpaceError(f"invalid search space {source}: expected a mapping at the top level")
     try:
         return SearchSpaceSpec.model_validate(data)
     except ValidationError as err:
-        raise SpaceError(_describe_validation(err, source)) from None
+        raise SpaceError("\n  ".join([f"invalid search space {source}:", *field_messages(err)])) from None
 
 
 def load_space_file(path: str | Path) -> SearchSpaceSpec:
-    path = Path(path)
-    if not path.is_file():
-        raise SpaceError(f"search space file not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise SpaceError(f"malformed YAML in {path}: {err}") from None
-    return space_from_dict(data, str(path))
+    return space_from_dict(read_yaml(path, SpaceError, "search space file"), str(path))
 
 
 def get_space(name_or_path: str | Path) -> SearchSpaceSpec:
