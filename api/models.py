@@ -15,6 +15,7 @@ Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 class SearchOut(BaseModel):
     id: str
     name: str
+    kind: Literal["search", "latency"]
     status: Status
     phase: str
     step: int
@@ -35,7 +36,7 @@ class SearchOut(BaseModel):
     @classmethod
     def of(cls, s: Search) -> SearchOut:
         return cls(
-            id=s.id, name=s.name, status=s.status, phase=s.phase, step=s.step, total=s.total, progress=s.progress,
+            id=s.id, name=s.name, kind=s.kind, status=s.status, phase=s.phase, step=s.step, total=s.total, progress=s.progress,
             eta_seconds=eta(s), attempt=s.attempt, max_attempts=s.max_attempts, best=s.best or {},
             hypervolume=s.hypervolume, error=s.error, cancel_requested=s.cancel_requested, created_at=s.created_at,
             started_at=s.started_at, finished_at=s.finished_at, config=s.config,

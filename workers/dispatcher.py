@@ -53,10 +53,13 @@ class Dispatcher:
     def start(self) -> None:
         import ray
 
+        from workers.latency_job import run_latency_job
         from workers.runner import run_search_job
 
         init_ray(self.settings.ray_address)
-        self._task = ray.remote(max_retries=0, num_cpus=1)(run_search_job)  # retries go through our queue
+        # retries go through our queue, not Ray's
+        self._tasks = {"search": ray.remote(max_retries=0, num_cpus=1)(run_search_job),
+                       "latency": ray.remote(max_retries=0, num_cpus=1)(run_latency_job)}
         self._thread = threading.Thread(target=self._loop, name="dispatcher", daemon=True)
         self._thread.start()
 
@@ -97,9 +100,13 @@ class Dispatcher:
                     repo.requeue(self.db, search_id=search_id, attempt=attempt, reason=reason)
         threads = self.settings.threads_per_search or max(1, (os.cpu_count() or 1) // self.settings.max_concurrent)
         while len(self.running) < self.settings.max_concurrent:
-            search = repo.claim_next(self.db, owner=self.name, lease_seconds=self.settings.lease_seconds)
+            search = repo.claim_next(self.db, owner=self.name, lease_seconds=self.settings.lease_seconds,
+                                     kinds=("search", "latency"))
             if search is None:
                 break
-            ref = self._task.remote(self.settings.database_url, self.settings.data_dir, search.id, search.attempt,
+            task = self._tasks[search.kind]
+            if search.kind == "latency" and search.config.get("device", "cpu").startswith("cuda"):
+                task = task.options(num_gpus=1)  # runs on a worker that has the device
+            ref = task.remote(self.settings.database_url, self.settings.data_dir, search.id, search.attempt,
                                     self.settings.lease_seconds, threads)
             self.running[ref] = (search.id, search.attempt)

@@ -115,20 +115,25 @@ def candidate_page(request: Request, search_id: str, arch_id: str, user: PageUse
     cand = repo.candidate(s, search_id, arch_id)
     if cand is None:
         raise HTTPException(404, f"candidate {arch_id} not found")
-    return render(request, "candidate.html", user=user, search=search, cand=cand,
+    return render(request, "candidate.html", user=user, search=search, cand=cand, breakdown=latency_breakdown(search, cand),
                   formats=["onnx", "pytorch", "torchscript", "json", "bundle"])
 
 
-@router.get("/hardware", response_class=HTMLResponse)
-def hardware_page(request: Request, user: PageUser, s: SessionDep) -> HTMLResponse:
-    return render(request, "hardware.html", user=user, tables=latency_tables(s))
+def latency_breakdown(search, cand) -> list[dict] | None:
+    """Each layer's latency from the search's table (None when the search used no table)."""
+    path = search.config.get("hardware")
+    if not path or not Path(path).exists():
+        return None
+    from nas.latency import LatencyTable, TableError
+    from nas.latency.predictor import LatencyPredictor
 
-
-@router.get("/compare", response_class=HTMLResponse)
-def compare_page(request: Request, user: PageUser, s: SessionDep, ids: str = "") -> HTMLResponse:
-    rows, _ = repo.list_searches(s, owner=user, status="succeeded", limit=200)
-    chosen = [i for i in ids.split(",") if i]
-    return render(request, "compare.html", user=user, searches=rows, chosen=chosen)
+    try:
+        predictor = LatencyPredictor(LatencyTable.load(path), get_space(search.config["space"]))
+        rows = predictor.layer_breakdown(predictor.space.parse(cand.arch))
+    except (TableError, ValueError):  # e.g. a dataset that re-targeted the space away from the table's
+        return None
+    return [{"type": r["layer"]["type"], "channels": f"{r['layer'].get('cin', '')}→{r['layer'].get('cout', '')}",
+             "input_size": r["input_size"], "ms": r["ms"]} for r in rows]
 
 
 def session_secret(data_dir: Path, configured: str | None) -> str:

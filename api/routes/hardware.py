@@ -3,12 +3,16 @@ validation reports. A registered table can be named in a search config's `hardwa
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, UploadFile
+from fastapi import APIRouter, HTTPException, Response, UploadFile
 
 from api.deps import CurrentUser, SessionDep, SettingsDep
 from api.errors import error_responses
+from api.models import Submitted
 from nas.latency.table import LatencyTable, TableError
+from nas.store import repo
 from nas.store.models import HardwareProfileRow, LatencyTableRow
+from search_spaces import list_presets
+from workers.latency_job import LatencyBuildRequest
 
 router = APIRouter(prefix="/api/v1/hardware", tags=["hardware"])
 
@@ -60,3 +64,16 @@ async def upload_table(file: UploadFile, user: CurrentUser, s: SessionDep, setti
     row.path = str(folder / f"{row.id}.json")  # named by id, never by the upload's name
     table.save(row.path)
     return table_summary(row, profile)
+
+
+@router.post("/builds", status_code=202, response_model=Submitted, responses=error_responses(401, 413, 422))
+def request_build(body: LatencyBuildRequest, response: Response, user: CurrentUser, s: SessionDep,
+                  settings: SettingsDep) -> Submitted:
+    """Queue a table build (measure layers, fit, validate, register) on a worker with the device.
+    Follow it like a search: GET /api/v1/searches/{id} and its events."""
+    if body.space not in list_presets():
+        raise HTTPException(422, f"space: unknown preset {body.space!r}")
+    job, _ = repo.submit_search(s, owner_id=user.id, config=body.model_dump(mode="json"), kind="latency",
+                                name=f"latency table: {body.space}", max_attempts=settings.max_attempts)
+    response.headers["Location"] = f"/api/v1/searches/{job.id}"
+    return Submitted(id=job.id, status=job.status, created=True)
