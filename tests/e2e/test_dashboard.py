@@ -75,8 +75,8 @@ def test_dashboard_end_to_end(server, browser, tmp_path):
         page.wait_for_timeout(500)
     assert page.locator("#status").inner_text() == "succeeded"
     assert len({w for w in widths if 0 < w < 100}) >= 2, f"the progress bar never moved: {widths}"
-    expect(page.locator("#pareto .scatterlayer .point").first).to_be_visible(timeout=15000)
-    assert page.locator("#pareto .scatterlayer .point").count() >= 8
+    # every candidate is a point (grey, or red on the front); redraws are throttled, so wait for all 8
+    expect(page.locator("#pareto .scatterlayer .point")).to_have_count(8, timeout=15000)
     expect(page.locator("#candidates tbody tr")).to_have_count(8)
     page.screenshot(path=SHOTS / "search-finished.png", full_page=True)
 
