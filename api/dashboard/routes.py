@@ -136,6 +136,18 @@ def latency_breakdown(search, cand) -> list[dict] | None:
              "input_size": r["input_size"], "ms": r["ms"]} for r in rows]
 
 
+@router.get("/hardware", response_class=HTMLResponse)
+def hardware_page(request: Request, user: PageUser, s: SessionDep) -> HTMLResponse:
+    return render(request, "hardware.html", user=user, tables=latency_tables(s))
+
+
+@router.get("/compare", response_class=HTMLResponse)
+def compare_page(request: Request, user: PageUser, s: SessionDep, ids: str = "") -> HTMLResponse:
+    rows, _ = repo.list_searches(s, owner=user, status="succeeded", limit=200)
+    chosen = [i for i in ids.split(",") if i]
+    return render(request, "compare.html", user=user, searches=rows, chosen=chosen)
+
+
 def session_secret(data_dir: Path, configured: str | None) -> str:
     """NAS_SESSION_SECRET, or a random one kept (owner-only) in the data dir so cookies survive restarts."""
     if configured:

@@ -41,6 +41,9 @@ def login(page, server, token):
 
 def test_dashboard_end_to_end(server, browser, tmp_path):
     page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    console = []
+    page.on("console", lambda m: console.append(m.text))
+    page.on("pageerror", lambda e: console.append(str(e)))
     login(page, server, "nas_not_a_token")
     expect(page.locator("#login-error")).to_contain_text("not valid")
     page.screenshot(path=SHOTS / "login-error.png")
@@ -105,9 +108,15 @@ def test_dashboard_end_to_end(server, browser, tmp_path):
     page.screenshot(path=SHOTS / "searches.png")
     search_id = search_url.rsplit("/", 1)[1]
     page.goto(f"{server.url}/compare?ids={search_id}")
-    expect(page.locator("#compare-plot .scatterlayer .point").first).to_be_visible(timeout=15000)
+    try:
+        expect(page.locator("#compare-plot .scatterlayer .point").first).to_be_visible(timeout=15000)
+    except AssertionError:
+        page.screenshot(path=SHOTS / "compare-failed.png")
+        print("browser console:", console, page.url)
+        raise
     page.screenshot(path=SHOTS / "compare.png")
     page.goto(server.url + "/hardware")
+    expect(page.locator("h1")).to_contain_text("latency tables")
     page.screenshot(path=SHOTS / "hardware.png")
     page.close()
 
