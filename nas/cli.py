@@ -301,11 +301,13 @@ def show_front(result) -> None:
     table = Table("arch_id", "layers", *names, *extra, title=f"Pareto front ({len(result.front)} archs)")
     for c in sorted(result.front, key=lambda c: -c.metrics.get("accuracy", 0.0)):
         layers = "".join(layer["type"][0] for st in c.arch["stages"] for layer in st["layers"])
-        table.add_row(c.arch_id[:12], layers, *[_metric(c.metrics[n]) for n in names + extra])
+        table.add_row(c.arch_id[:12], layers, *[_metric(c.metrics.get(n)) for n in names + extra])
     console.print(table)
 
 
-def _metric(v: float) -> str:
+def _metric(v: float | None) -> str:
+    if v is None:  # e.g. fine-tuning metrics of front archs that were not fine-tuned
+        return ""
     return f"{v:.4f}" if v < 10 else f"{v:,.0f}"
 
 

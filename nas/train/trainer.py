@@ -100,6 +100,8 @@ def train_supernet(
         })
 
     reporter.phase("train", cfg.steps)
+    if step:
+        reporter.progress("train", step, cfg.steps, {})  # where the resumed run stands
     supernet.train()
     largest, smallest = space.largest(), space.smallest()
     loss_avg = None

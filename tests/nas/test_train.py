@@ -43,7 +43,7 @@ def test_resumed_training_continues_the_same_run(tmp_path):
     reporter = RecordingReporter()
     train_supernet(resumed, DATA, CFG, tmp_path / "b", reporter)
     assert reporter.of("message") == ["resumed supernet training from step 3"]
-    assert [p[1] for p in reporter.of("progress")] == [4, 5, 6]
+    assert [p[1] for p in reporter.of("progress")] == [3, 4, 5, 6]  # where it stands, then the new steps
     for (name, a), (_, b) in zip(straight.state_dict().items(), resumed.state_dict().items(), strict=True):
         assert torch.allclose(a.float(), b.float(), atol=1e-6), name
 
