@@ -29,13 +29,10 @@ def _input(dims: int, channels: int, size: int, batch: int) -> torch.Tensor:
     return torch.randn(batch, channels, *(size,) * dims)
 
 
-def measure_layer(entry: dict[str, Any], size: int, profile: HardwareProfile) -> tuple[float, float]:
+def measure_layer(entry: dict[str, Any], size: int, channels: int, profile: HardwareProfile) -> tuple[float, float]:
+    """Time one static layer on a random input of `channels` x `size` (per spatial dim)."""
     torch.manual_seed(0)
-    module = Network([entry])
-    cin = entry.get("cin", entry.get("channels", 1)) if entry["type"] != "resize" else None
-    if cin is None:  # resize keeps the input's channels: the stem's input channels
-        cin = 1
-    return measure(module, _input(entry["dims"], cin, size, profile.batch_size), profile)
+    return measure(Network([entry]), _input(entry["dims"], channels, size, profile.batch_size), profile)
 
 
 def measure_network(supernet: HybridSupernet, arch: Arch, profile: HardwareProfile) -> float:
@@ -60,11 +57,8 @@ def build_table(
     todo = [(e, s) for e, s in wanted if layer_key(e, s) not in done]
     progress("layers", len(wanted) - len(todo), len(wanted))
     for n, (entry, size) in enumerate(todo, 1):
-        if entry["type"] == "resize":
-            entry_cin = space.input.channels
-            ms, spread = measure(Network([entry]), _input(entry["dims"], entry_cin, size, profile.batch_size), profile)
-        else:
-            ms, spread = measure_layer(entry, size, profile)
+        channels = space.input.channels if entry["type"] == "resize" else entry["cin"]
+        ms, spread = measure_layer(entry, size, channels, profile)
         table.entries.append(Entry(layer=entry, input_size=size, ms=ms, spread=spread))
         if n % checkpoint_every == 0:
             table.save(out)  # an interrupted build resumes from here
