@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any
 
-import torch
 from pydantic import BaseModel, Field
 
 from nas.latency import HardwareProfile, Machine, build_table, validate_table
 from nas.progress import Cancelled
-from nas.store import Database, StaleAttempt, repo
+from nas.store import Database
 from nas.store.models import HardwareProfileRow, LatencyTableRow
 from search_spaces import get_space
+from workers.attempt import run_attempt
 from workers.reporter import DatabaseReporter
-from workers.runner import worker_name
 
 
 class LatencyBuildRequest(BaseModel):
@@ -34,38 +34,16 @@ class LatencyBuildRequest(BaseModel):
 
 def run_latency_job(db_url: str, data_dir: str, search_id: str, attempt: int, lease_seconds: float,
                     threads: int) -> str:
-    db = Database(db_url)
-    try:
-        with db.session() as s:
-            job = repo.get_search(s, search_id)
-            if job is None or job.attempt != attempt or job.status != "running":
-                return "stale"
-            request = LatencyBuildRequest.model_validate(job.config)
-        torch.set_num_threads(request.threads)
-        reporter = DatabaseReporter(db, search_id=search_id, attempt=attempt, owner=worker_name(),
-                                    lease_seconds=lease_seconds)
-        ids: dict[str, Any] = {"search_id": search_id, "attempt": attempt}
-        try:
-            status = _build(db, request, Path(data_dir), reporter)
-            repo.finish(db, status=status, **ids)
-            return status
-        except Cancelled:
-            if reporter.lost.is_set():
-                return "stale"
-            repo.finish(db, status="cancelled", **ids)
-            return "cancelled"
-        except ValueError as err:
-            repo.finish(db, status="failed", error=str(err), **ids)
-            return "failed"
-        finally:
-            reporter.close()
-    except StaleAttempt:
-        return "stale"
-    finally:
-        db.dispose()
+    """Build (resuming a partial table), validate and register a table; returns the end status."""
+    return run_attempt(db_url, search_id, attempt, lease_seconds, threads, functools.partial(_job, Path(data_dir)))
 
 
-def _build(db: Database, request: LatencyBuildRequest, data_dir: Path, reporter: DatabaseReporter) -> str:
+def _job(data_dir: Path, db: Database, config: dict[str, Any], reporter: DatabaseReporter) -> dict[str, Any]:
+    _build(db, LatencyBuildRequest.model_validate(config), data_dir, reporter)
+    return {}
+
+
+def _build(db: Database, request: LatencyBuildRequest, data_dir: Path, reporter: DatabaseReporter) -> None:
     space = get_space(request.space)
     profile = HardwareProfile(
         name=request.name or f"{request.device}-{request.backend}-b{request.batch_size}-t{request.threads}",
@@ -92,4 +70,3 @@ def _build(db: Database, request: LatencyBuildRequest, data_dir: Path, reporter:
                               report=json.loads(json.dumps(report))))
     reporter.message(f"registered the table: {100 * report['within_10pct']:.0f}% within ±10%, "
                      f"Kendall {report['kendall_tau']:.3f}")
-    return "succeeded"
