@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from nas.data import DataSplits, load_dataset
 from nas.evaluate import Evaluator
@@ -25,7 +25,7 @@ from nas.progress import ForwardingReporter, Reporter
 from nas.schemas import MAXIMIZE, Candidate, SearchConfig, SearchResult
 from nas.search import Objectives, hypervolume, make_strategy
 from nas.search.loop import front_of, run_strategy
-from nas.train import atomic_write, train_supernet
+from nas.train import atomic_write, save_tensors, train_supernet
 from search_spaces import Arch, HybridSupernet, SearchSpaceSpec, get_space
 
 RESULT = "result.json"
@@ -54,11 +54,6 @@ def claim_workdir(workdir: Path, config: SearchConfig) -> None:
         raise RunDirError(f"{workdir} holds a run of a different config; choose another output folder")
     if not stamp.exists():
         atomic_write(stamp, lambda tmp: Path(tmp).write_text(text))
-
-
-def save_weights(path: Path, module: torch.nn.Module) -> None:
-    state = {k: v.detach().contiguous() for k, v in module.state_dict().items()}
-    atomic_write(path, lambda tmp: save_file(state, tmp))
 
 
 def load_supernet(workdir: Path, space: SearchSpaceSpec) -> HybridSupernet:
@@ -132,7 +127,7 @@ def run_search(config: SearchConfig, reporter: Reporter | None = None, workdir: 
     torch.manual_seed(config.train.seed)
     supernet = HybridSupernet.from_spec(space)
     train_supernet(supernet, data, config.train, workdir, reporter)
-    save_weights(workdir / SUPERNET_WEIGHTS, supernet)
+    save_tensors(workdir / SUPERNET_WEIGHTS, supernet)
     supernet.eval()
     timings["train_s"] = time.perf_counter() - t0
 

@@ -6,6 +6,7 @@ modules); `extract(arch)` returns a plain static network with copies of the slic
 
 from __future__ import annotations
 
+import functools
 from typing import Any, cast
 
 import torch
@@ -85,25 +86,26 @@ class HybridSupernet(nn.Module):
 
     # ---- static networks -------------------------------------------------------------------
     def _walk(self, arch: Arch):
-        """Yield (plan, weights) of each static layer of `arch`, in order."""
+        """Yield (plan, weights) of each static layer of `arch`, in order; `weights()` slices on demand,
+        so plans and counts never pay for slicing or kernel transforms."""
         self.space.contains(arch)
         dims = self.space.input.dims
         if arch.resolution != self.space.input.size:
-            yield {"type": "resize", "dims": dims, "size": arch.resolution}, {}
+            yield {"type": "resize", "dims": dims, "size": arch.resolution}, dict
         stem = self.space.stem
         cin = self.space.input.channels
         yield (
             {"type": "stem", "dims": dims, "cin": cin, "cout": arch.stem_width, "kernel": stem.kernel,
              "stride": stem.stride},
-            self.stem.weights(cin, arch.stem_width, stem.kernel),
+            functools.partial(self.stem.weights, cin, arch.stem_width, stem.kernel),
         )
         cin = arch.stem_width
         for i, stage in enumerate(arch.stages):
             for j, layer in enumerate(stage.layers):
                 block = self.block(i, j, layer.type)
-                yield block.plan(cin, stage.width, layer), block.weights(cin, stage.width, layer)
+                yield block.plan(cin, stage.width, layer), functools.partial(block.weights, cin, stage.width, layer)
                 cin = stage.width
-        yield self.head.plan(cin), self.head.weights(cin)
+        yield self.head.plan(cin), functools.partial(self.head.weights, cin)
 
     def plan(self, arch: Arch) -> list[dict[str, Any]]:
         """The static network of `arch` as data: [{"type": ..., **constructor arguments}, ...]."""
@@ -116,7 +118,7 @@ class HybridSupernet(nn.Module):
         state: dict[str, Tensor] = {}
         for i, (p, w) in enumerate(self._walk(arch)):
             plan.append(p)
-            state |= prefixed(str(i), {k: v.detach().clone() for k, v in w.items()})
+            state |= prefixed(str(i), {k: v.detach().clone() for k, v in w().items()})
         net = Network(plan)
         net.load_state_dict(state)
         net.train(self.training)

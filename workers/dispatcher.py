@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -48,6 +49,7 @@ class Dispatcher:
         self.name = f"dispatcher-{uuid.uuid4().hex[:8]}"
         self.running: dict = {}  # Ray ObjectRef -> (search_id, attempt)
         self._stop = threading.Event()
+        self._last_expiry_check = 0.0
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -79,7 +81,10 @@ class Dispatcher:
     def tick(self) -> None:
         import ray
 
-        repo.requeue_expired(self.db)
+        now = time.monotonic()
+        if now - self._last_expiry_check >= min(5.0, self.settings.lease_seconds / 3):
+            repo.requeue_expired(self.db)  # takes SQLite's write lock: not on every poll
+            self._last_expiry_check = now
         if self.running:
             done, pending = ray.wait(list(self.running), num_returns=len(self.running), timeout=0)
             for ref in pending:  # covers a worker's start-up, before its own heartbeat runs

@@ -3,6 +3,7 @@ pages' JavaScript calls the same REST API, which accepts that cookie."""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Annotated
 
@@ -96,7 +97,7 @@ def new_search_page(request: Request, user: PageUser, s: SessionDep) -> HTMLResp
     return render(request, "new_search.html", user=user, spaces=spaces, tables=latency_tables(s))
 
 
-def owned_or_404(request: Request, s, search_id: str, user: User):
+def owned_or_404(s, search_id: str, user: User):
     search = repo.get_search(s, search_id, owner=user)
     if search is None:
         raise HTTPException(404, f"search {search_id} not found")
@@ -105,13 +106,13 @@ def owned_or_404(request: Request, s, search_id: str, user: User):
 
 @router.get("/searches/{search_id}", response_class=HTMLResponse)
 def search_page(request: Request, search_id: str, user: PageUser, s: SessionDep) -> HTMLResponse:
-    search = owned_or_404(request, s, search_id, user)
+    search = owned_or_404(s, search_id, user)
     return render(request, "search.html", user=user, search=search, objectives=search.config.get("objectives", []))
 
 
 @router.get("/searches/{search_id}/candidates/{arch_id}", response_class=HTMLResponse)
 def candidate_page(request: Request, search_id: str, arch_id: str, user: PageUser, s: SessionDep) -> HTMLResponse:
-    search = owned_or_404(request, s, search_id, user)
+    search = owned_or_404(s, search_id, user)
     cand = repo.candidate(s, search_id, arch_id)
     if cand is None:
         raise HTTPException(404, f"candidate {arch_id} not found")
@@ -119,16 +120,24 @@ def candidate_page(request: Request, search_id: str, arch_id: str, user: PageUse
                   formats=["onnx", "pytorch", "torchscript", "json", "bundle"])
 
 
+@functools.lru_cache(maxsize=8)
+def _predictor(path: str, space: str, mtime: float):
+    """One predictor per table file (and version of it): building one builds a supernet."""
+    from nas.latency import LatencyTable
+    from nas.latency.predictor import LatencyPredictor
+
+    return LatencyPredictor(LatencyTable.load(path), get_space(space))
+
+
 def latency_breakdown(search, cand) -> list[dict] | None:
     """Each layer's latency from the search's table (None when the search used no table)."""
     path = search.config.get("hardware")
     if not path or not Path(path).exists():
         return None
-    from nas.latency import LatencyTable, TableError
-    from nas.latency.predictor import LatencyPredictor
+    from nas.latency import TableError
 
     try:
-        predictor = LatencyPredictor(LatencyTable.load(path), get_space(search.config["space"]))
+        predictor = _predictor(path, search.config["space"], Path(path).stat().st_mtime)
         rows = predictor.layer_breakdown(predictor.space.parse(cand.arch))
     except (TableError, ValueError):  # e.g. a dataset that re-targeted the space away from the table's
         return None

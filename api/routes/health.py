@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
+from sqlalchemy import text
 
 from api.deps import SessionDep
 from nas.store import repo
@@ -14,7 +15,7 @@ router = APIRouter(tags=["health"])
 
 @router.get("/healthz")
 def healthz(s: SessionDep) -> dict[str, str]:
-    s.execute(repo.select(1))
+    s.execute(text("SELECT 1"))
     return {"status": "ok"}
 
 

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from safetensors import safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import nn
 
-from nas.train import atomic_write
+from nas.train import save_tensors
 from search_spaces import Arch, HybridSupernet
 from search_spaces.standalone import Network
 
@@ -42,9 +42,7 @@ def export_network(
 
 def save_network(net: Network, input_shape: tuple[int, ...], path: Path) -> None:
     """Weights as safetensors; the plan and input shape go in the file's metadata, so the file alone rebuilds it."""
-    state = {k: v.detach().contiguous() for k, v in net.state_dict().items()}
-    metadata = {"plan": json.dumps(net.plan), "input_shape": json.dumps(list(input_shape))}
-    atomic_write(path, lambda tmp: save_file(state, tmp, metadata=metadata))
+    save_tensors(path, net, {"plan": json.dumps(net.plan), "input_shape": json.dumps(list(input_shape))})
 
 
 def load_network(path: Path) -> tuple[Network, tuple[int, ...]]:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from typing import Any
 
+from nas.latency.table import layer_key
 from search_spaces import Arch, HybridSupernet
 from search_spaces.counts import COUNTERS
 from search_spaces.spec import LAYER_CLASSES
@@ -25,18 +27,8 @@ def _layer_choices(supernet: HybridSupernet, stage: int):
     space = supernet.space
     for block in space.stages[stage].blocks:
         opts = space.block_params.options(block)
-        keys = list(opts)
-        for combo in _product([opts[k] for k in keys]):
-            yield LAYER_CLASSES[block](**dict(zip(keys, combo, strict=True)))
-
-
-def _product(lists):
-    if not lists:
-        yield ()
-        return
-    for head in lists[0]:
-        for rest in _product(lists[1:]):
-            yield (head, *rest)
+        for combo in itertools.product(*opts.values()):
+            yield LAYER_CLASSES[block](**dict(zip(opts, combo, strict=True)))
 
 
 def space_layers(supernet: HybridSupernet) -> Iterator[LayerUse]:
@@ -45,7 +37,7 @@ def space_layers(supernet: HybridSupernet) -> Iterator[LayerUse]:
     seen: set[str] = set()
 
     def emit(entry: dict[str, Any], size: int) -> Iterator[LayerUse]:
-        key = repr(sorted(entry.items())) + f"@{size}"
+        key = layer_key(entry, size)
         if key not in seen:
             seen.add(key)
             yield entry, size
@@ -58,8 +50,7 @@ def space_layers(supernet: HybridSupernet) -> Iterator[LayerUse]:
             entry = {"type": "stem", "dims": space.input.dims, "cin": space.input.channels, "cout": width,
                      "kernel": stem.kernel, "stride": stem.stride}
             yield from emit(entry, res)
-        size = COUNTERS["stem"]({"dims": space.input.dims, "cin": 1, "cout": 1, "kernel": stem.kernel,
-                                 "stride": stem.stride}, res).size
+        size = COUNTERS["stem"](entry, res).size  # every stem width gives the same output size
         cins = stem.widths
         for i, st in enumerate(space.stages):
             out_size = (size - 1) // st.stride + 1

@@ -31,14 +31,15 @@ class LatencyPredictor:
         if cached is not None:
             return cached
         f = np.zeros(len(FEATURES))
-        for entry, size in arch_layers(self.supernet, arch):
+        layers = arch_layers(self.supernet, arch)
+        for entry, size in layers:
             key = layer_key(entry, size)
             if key not in self.ms:
                 raise TableError(f"the table has no entry for layer {entry} at input size {size}; rebuild it "
                                  "(or build the entries of these archs with --archs)")
             family = entry["type"] if entry["type"] in FAMILIES else "other"
             f[FAMILIES.index(family)] += self.ms[key]
-        f[4], f[5] = len(arch_layers(self.supernet, arch)), 1.0
+        f[4], f[5] = len(layers), 1.0
         self._arch_cache[arch.id] = f
         return f
 

@@ -48,7 +48,8 @@ class RandomSearch(Strategy):
 def mutate(space: SearchSpaceSpec, arch: Arch, rng: random.Random) -> Arch:
     """Change one active choice of `arch` to another allowed value."""
     values = space.to_values(arch)
-    dims = [d for d in space.dimensions() if d.name in space.active_dimensions(arch) and len(d.choices) > 1]
+    active = space.active_dimensions(arch)
+    dims = [d for d in space.dimensions() if d.name in active and len(d.choices) > 1]
     dim = rng.choice(dims)
     values[dim.name] = rng.choice([c for c in dim.choices if c != values[dim.name]])
     return space.from_values(values)

@@ -39,6 +39,14 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     atomic_write(path, lambda tmp: torch.save(state, tmp))
 
 
+def save_tensors(path: Path, module: torch.nn.Module, metadata: dict[str, str] | None = None) -> None:
+    """A module's state dict as safetensors, written atomically."""
+    from safetensors.torch import save_file
+
+    state = {k: v.detach().contiguous() for k, v in module.state_dict().items()}
+    atomic_write(path, lambda tmp: save_file(state, tmp, metadata=metadata))
+
+
 def load_checkpoint(path: Path) -> dict[str, Any] | None:
     """The checkpoint at `path`, or None if there is none."""
     if not path.exists():

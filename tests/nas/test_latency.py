@@ -125,6 +125,6 @@ def test_table_drives_the_latency_objective(tmp_path):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA timing path: runs where a GPU is present")
-def test_cuda_timing_path():
-    table = build_table(TINY, profile("cuda:0"), __import__("pathlib").Path("/tmp/cuda-lut.json"), calibration=3)
+def test_cuda_timing_path(tmp_path):
+    table = build_table(TINY, profile("cuda:0"), tmp_path / "cuda-lut.json", calibration=3)
     assert all(e.ms > 0 for e in table.entries)

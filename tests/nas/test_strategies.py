@@ -49,7 +49,7 @@ def test_constraints_keep_infeasible_archs_off_the_front(name):
     assert reporter.of("progress")[-1][1] == 40 and len(reporter.of("candidate")) == 40
 
 
-def test_mutation_changes_exactly_one_active_choice():
+def test_mutation_changes_an_active_choice_and_stays_in_the_space():
     rng = random.Random(0)
     for _ in range(30):
         arch = SPACE.sample(rng)
