@@ -43,6 +43,8 @@ bench: setup
 	$(BIN)/python benchmarks/search_quality.py
 	$(BIN)/python benchmarks/ranking.py
 	$(BIN)/python benchmarks/api_load.py
+	$(BIN)/python benchmarks/latency_predict.py
+	$(BIN)/python benchmarks/latency_accuracy.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-output

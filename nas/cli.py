@@ -227,27 +227,41 @@ def latency_build(
     backend: str = typer.Option("torch", help="torch or onnxruntime"),
     batch: int = typer.Option(1, help="batch size"),
     threads: int = typer.Option(2, help="threads, pinned while measuring"),
-    repeats: int = typer.Option(100, help="timed runs per measurement"),
-    calibration: int = typer.Option(40, help="whole networks measured to fit the correction"),
+    repeats: int = typer.Option(100, help="timed runs per network (and as many of the reference network)"),
+    cover: int = typer.Option(2, help="networks each layer configuration is timed in"),
+    calibration: int = typer.Option(20, help="whole networks measured to fit the per-call overhead"),
+    archs: Path | None = typer.Option(None, help="only the layers these archs use (JSON list or JSON lines)"),
     name: str | None = typer.Option(None, help="profile name (default: derived from the settings)"),
     out: Path = typer.Option(..., "--out", help="the table (JSON); an existing one is resumed"),
 ) -> None:
-    """Measure every layer configuration of a space (resumable) and fit the whole-network correction."""
+    """Time every layer configuration of a space inside whole networks (resumable); fit the call overhead."""
     from nas.console import ConsoleReporter
     from nas.latency import HardwareProfile, Machine, TableError, build_table
 
     try:
         spec = get_space(space)
+        only = _read_archs(spec, archs) if archs else None
         profile = HardwareProfile(
             name=name or f"{device}-{backend}-b{batch}-t{threads}", device=device, backend=backend, threads=threads,
-            batch_size=batch, repeats=repeats, machine=Machine.here(device))  # type: ignore[arg-type]
+            batch_size=batch, repeats=repeats, cover=cover, machine=Machine.here(device))  # type: ignore[arg-type]
         with ConsoleReporter() as reporter:
-            table = build_table(spec, profile, out, calibration,
+            table = build_table(spec, profile, out, calibration, archs=only,
                                 progress=lambda phase, n, total: reporter.progress(phase, n, total))
-    except (SpaceError, TableError, ValueError) as err:
+    except (SpaceError, ArchError, TableError, ValueError, OSError) as err:
         raise fail(str(err)) from None
-    console.print(f"{len(table.entries)} layer entries, correction fitted on {table.correction.networks} networks, "
-                  f"{table.build_seconds:.0f} s; wrote {out}")
+    console.print(f"{len(table.entries)} layer entries timed in {len(table.networks)} networks, overhead fitted on "
+                  f"{table.correction.networks} networks, {table.build_seconds:.0f} s; wrote {out}")
+
+
+def _read_archs(spec, path: Path) -> list:
+    """Archs from a JSON list or JSON lines (bare archs or objects with an 'arch' field)."""
+    text = path.read_text()
+    try:
+        items = json.loads(text)
+    except json.JSONDecodeError:
+        items = [json.loads(line) for line in text.splitlines() if line.strip()]
+    items = items if isinstance(items, list) else [items]
+    return [spec.parse(item.get("arch", item) if isinstance(item, dict) else item) for item in items]
 
 
 @latency_app.command("validate")

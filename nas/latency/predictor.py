@@ -1,20 +1,35 @@
-"""Predict a network's latency from a table: per-family sums of its layers' entries, corrected by a
-linear model fitted on measured whole networks (what the sum of isolated layers misses: call
-overhead, caches, thread wake-ups)."""
+"""Predict a network's latency from a table: the sum of its layers' in-context entries plus the
+whole-network overhead (constant + per layer) fitted on measured networks.
+
+Prediction is a few dictionary look-ups per arch: each layer position of an arch is described by a
+small hashable tuple, resolved to its table entry once and remembered, so a search can score
+hundreds of thousands of candidates per second (benchmarks/latency_predict.py).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 
 import numpy as np
-from scipy.optimize import nnls
 
 from nas.latency.layers import arch_layers
 from nas.latency.table import Correction, LatencyTable, TableError, layer_key
 from search_spaces import Arch, HybridSupernet, SearchSpaceSpec
 
-FAMILIES = ("conv", "attention", "ssm", "other")
-FEATURES = tuple(f"{f}_ms" for f in FAMILIES) + ("layers", "constant")
+
+def layer_positions(arch: Arch, input_size: int) -> list[Hashable]:
+    """What decides each static layer of `arch` (in `arch_layers` order): its position and choices."""
+    out: list[Hashable] = []
+    if arch.resolution != input_size:
+        out.append(("resize", arch.resolution))
+    out.append(("stem", arch.resolution, arch.stem_width))
+    cin = arch.stem_width
+    for i, stage in enumerate(arch.stages):
+        for j, layer in enumerate(stage.layers):
+            out.append((arch.resolution, i, j, cin, stage.width, layer))
+            cin = stage.width
+    out.append(("head", arch.resolution, cin))
+    return out
 
 
 class LatencyPredictor:
@@ -23,53 +38,53 @@ class LatencyPredictor:
         self.table, self.space = table, space
         self.supernet = HybridSupernet.from_spec(space)
         self.ms = table.lookup()
-        self._arch_cache: dict[str, np.ndarray] = {}
+        self._by_position: dict[Hashable, float] = {}
 
-    def features(self, arch: Arch) -> np.ndarray:
-        """[conv_ms, attention_ms, ssm_ms, other_ms, layers, 1] of the table entries `arch` uses."""
-        cached = self._arch_cache.get(arch.id)
-        if cached is not None:
-            return cached
-        f = np.zeros(len(FEATURES))
+    def layer_ms(self, arch: Arch) -> list[float]:
+        """The table entry of each of `arch`'s layers."""
+        positions = layer_positions(arch, self.space.input.size)
+        try:
+            return [self._by_position[p] for p in positions]
+        except KeyError:
+            self._resolve(arch, positions)
+            return [self._by_position[p] for p in positions]
+
+    def _resolve(self, arch: Arch, positions: list[Hashable]) -> None:
         layers = arch_layers(self.supernet, arch)
-        for entry, size in layers:
-            key = layer_key(entry, size)
-            if key not in self.ms:
+        for position, (entry, size) in zip(positions, layers, strict=True):
+            ms = self.ms.get(layer_key(entry, size))
+            if ms is None:
                 raise TableError(f"the table has no entry for layer {entry} at input size {size}; rebuild it "
                                  "(or build the entries of these archs with --archs)")
-            family = entry["type"] if entry["type"] in FAMILIES else "other"
-            f[FAMILIES.index(family)] += self.ms[key]
-        f[4], f[5] = len(layers), 1.0
-        self._arch_cache[arch.id] = f
-        return f
+            self._by_position[position] = ms
 
     def layer_sum(self, arch: Arch) -> float:
-        return float(self.features(arch)[:4].sum())
-
-    def coefficients(self) -> np.ndarray:
-        c = self.table.correction.coefficients
-        if not c:  # no correction fitted: the plain sum of layers
-            return np.array([1.0, 1.0, 1.0, 1.0, 0.0, 0.0])
-        return np.array([c[name] for name in FEATURES])
+        return float(sum(self.layer_ms(arch)))
 
     def predict_many(self, archs: Sequence[Arch]) -> np.ndarray:
-        """Vectorized: one matrix-vector product over the archs' feature rows."""
-        return np.stack([self.features(a) for a in archs]) @ self.coefficients()
+        c = self.table.correction
+        sums = np.fromiter((sum(ms) for ms in map(self.layer_ms, archs)), float, len(archs))
+        layers = np.fromiter((len(layer_positions(a, self.space.input.size)) for a in archs), float, len(archs))
+        return sums + c.constant + c.per_layer * layers
 
     def __call__(self, arch: Arch) -> float:
-        return float(self.features(arch) @ self.coefficients())
+        ms = self.layer_ms(arch)
+        c = self.table.correction
+        return float(sum(ms) + c.constant + c.per_layer * len(ms))
 
     def layer_breakdown(self, arch: Arch) -> list[dict]:
-        """Each layer's table latency (before the whole-network correction), for the dashboard."""
+        """Each layer's table latency (before the whole-network overhead), for the dashboard."""
         return [{"layer": e, "input_size": s, "ms": self.ms.get(layer_key(e, s))} for e, s in
                 arch_layers(self.supernet, arch)]
 
 
-def fit_correction(rows: np.ndarray, measured: np.ndarray) -> Correction:
-    """Non-negative least squares of measured latency on the feature rows, relative error weighted."""
-    weights = 1.0 / np.maximum(measured, 1e-9)  # fit relative error: small networks count as much as big ones
-    coef, _ = nnls(rows * weights[:, None], measured * weights)
-    return Correction(coefficients=dict(zip(FEATURES, map(float, coef), strict=True)), networks=len(measured))
+def fit_correction(layer_sums: np.ndarray, layers: np.ndarray, measured: np.ndarray) -> Correction:
+    """Least squares of (measured - sum of layers) on [1, layers], relative-error weighted so that
+    small networks count as much as big ones."""
+    w = 1.0 / np.maximum(measured, 1e-9)
+    design = np.column_stack([np.ones_like(layers), layers]) * w[:, None]
+    (constant, per_layer), *_ = np.linalg.lstsq(design, (measured - layer_sums) * w, rcond=None)
+    return Correction(constant=float(constant), per_layer=float(per_layer), networks=len(measured))
 
 
 def load_predictor(path: str, space: SearchSpaceSpec) -> LatencyPredictor:

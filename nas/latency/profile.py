@@ -41,10 +41,15 @@ class HardwareProfile(BaseModel):
     threads: int = Field(2, ge=1)
     batch_size: int = Field(1, ge=1)
     dtype: Literal["float32"] = "float32"
-    statistic: Literal["min", "median"] = Field(
-        "min", description="of the repeated timings; the minimum is the most repeatable on a shared machine")
+    statistic: Literal["fast-mean-vs-reference"] = Field(
+        "fast-mean-vs-reference",
+        description="each layer timed in context; the mean of the fastest `keep` share of runs, scaled by an "
+                    "interleaved reference network (see nas.latency.timing)")
+    keep: float = Field(0.5, gt=0, le=1, description="share of the fastest runs averaged")
     warmup: int = Field(10, ge=0)
-    repeats: int = Field(100, ge=3)
+    repeats: int = Field(100, ge=2, description="timed runs per measurement, and as many of the reference")
+    block: int = Field(5, ge=1, description="runs per block; blocks alternate with the reference's")
+    cover: int = Field(2, ge=1, description="networks (contexts) each layer entry is timed in")
     machine: Machine
 
     def matches_here(self) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from nas.train import atomic_write
 from search_spaces import SearchSpaceSpec
 
 FORMAT = "hybrid-nas-latency-table"
-VERSION = 1
+VERSION = 2
 
 
 class TableError(ValueError):
@@ -36,10 +37,25 @@ def space_fingerprint(space: SearchSpaceSpec) -> str:
 
 
 class Entry(BaseModel):
+    """One layer configuration: its in-context latency, averaged over the networks it was timed in."""
+
     layer: dict[str, Any]
     input_size: int
     ms: float
-    spread: float
+    spread: float = Field(0.0, description="relative standard deviation over its contexts")
+    samples: list[float] = Field(default_factory=list, description="ms in each network it was timed in")
+
+    def add(self, ms: float) -> None:
+        self.samples.append(ms)
+        self.ms = statistics.fmean(self.samples)
+        self.spread = statistics.pstdev(self.samples) / self.ms if self.ms > 0 else 0.0
+
+
+class Reference(BaseModel):
+    """The network every measurement is interleaved with; `ms` is its latency at build time (the unit)."""
+
+    arch: dict[str, Any]
+    ms: float
 
 
 class SpaceRef(BaseModel):
@@ -50,9 +66,11 @@ class SpaceRef(BaseModel):
 
 
 class Correction(BaseModel):
-    """latency = sum_f coef[f] * feature[f]; features are per-family sums of table entries, layer count, 1."""
+    """Whole network = sum of its layers' entries + constant + per_layer * layers, fitted on measured networks:
+    what a plain forward call costs beyond its timed layers (the module call, the loop over layers)."""
 
-    coefficients: dict[str, float] = Field(default_factory=dict)
+    constant: float = 0.0
+    per_layer: float = 0.0
     networks: int = 0
 
 
@@ -62,6 +80,8 @@ class LatencyTable(BaseModel):
     space: SpaceRef
     profile: HardwareProfile
     entries: list[Entry] = Field(default_factory=list)
+    reference: Reference | None = None
+    networks: list[str] = Field(default_factory=list, description="ids of the archs whose layers were timed")
     correction: Correction = Correction()
     build_seconds: float = 0.0
 

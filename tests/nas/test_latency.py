@@ -1,5 +1,6 @@
 import json
 import random
+import time
 
 import numpy as np
 import pytest
@@ -7,13 +8,14 @@ import torch
 
 from nas.latency import HardwareProfile, LatencyPredictor, LatencyTable, Machine, TableError, build_table
 from nas.latency.layers import arch_layers, space_layers
-from nas.latency.predictor import FEATURES, fit_correction
-from nas.latency.profiler import validate_table
-from nas.latency.table import Entry, space_ref
+from nas.latency.predictor import fit_correction
+from nas.latency.profiler import covering_archs, validate_table
+from nas.latency.table import Entry, layer_key, space_ref
+from nas.latency.timing import fast_mean, paired
 from search_spaces import HybridSupernet, get_space
 
 TINY = get_space("hybrid-tiny")
-QUICK = {"warmup": 1, "repeats": 5, "threads": 1}
+QUICK = {"warmup": 1, "repeats": 6, "block": 3, "cover": 1, "threads": 1}
 
 
 def profile(device="cpu", **kw) -> HardwareProfile:
@@ -67,12 +69,70 @@ def test_predictor_is_the_sum_of_the_archs_entries():
     assert predictor(archs[0]) == pytest.approx(by_hand[0])
 
 
-def test_correction_recovers_a_linear_model():
+def test_correction_recovers_the_overhead():
     rng = np.random.default_rng(0)
-    rows = np.column_stack([rng.uniform(0, 2, (60, 4)), rng.integers(3, 12, 60), np.ones(60)])
-    truth = np.array([1.2, 0.9, 1.5, 1.0, 0.02, 0.3])
-    fitted = fit_correction(rows, rows @ truth)
-    assert np.allclose([fitted.coefficients[f] for f in FEATURES], truth, atol=1e-6)
+    sums, layers = rng.uniform(0.5, 3, 60), rng.integers(3, 12, 60).astype(float)
+    fitted = fit_correction(sums, layers, sums + 0.05 + 0.012 * layers)
+    assert fitted.constant == pytest.approx(0.05) and fitted.per_layer == pytest.approx(0.012)
+    assert fitted.networks == 60
+
+
+def test_predictor_adds_the_overhead():
+    table = fake_table()
+    table.correction.constant, table.correction.per_layer = 0.1, 0.01
+    predictor = LatencyPredictor(table, TINY)
+    arch = TINY.largest()
+    layers = arch_layers(predictor.supernet, arch)
+    by_hand = sum(table.lookup()[layer_key(e, s)] for e, s in layers) + 0.1 + 0.01 * len(layers)
+    assert predictor(arch) == pytest.approx(by_hand)
+    assert predictor.predict_many([arch, TINY.smallest()])[0] == pytest.approx(by_hand)
+
+
+def test_fast_mean_keeps_the_fastest_runs_and_adds_up():
+    times = np.array([[1.0, 2.0], [5.0, 5.0], [1.5, 1.0], [0.9, 3.0]])  # totals 3, 10, 2.5, 3.9
+    per_step = fast_mean(times, keep=0.5)
+    assert per_step == pytest.approx([1.25, 1.5])  # runs 2 and 0
+    assert per_step.sum() == pytest.approx(np.mean([3.0, 2.5]))  # steps add up to the network's value
+
+
+def _spin(ms: float) -> None:
+    end = time.perf_counter() + ms / 1e3
+    while time.perf_counter() < end:
+        pass
+
+
+def test_reference_pairing_cancels_a_machine_slowdown():
+    """A host that gets 2x slower halfway makes raw timings jump; the ratio to the interleaved
+    reference does not."""
+    speed = {"factor": 1.0}
+
+    def step(ms):
+        return lambda h: _spin(ms * speed["factor"]) or h
+
+    target, reference = [step(0.3), step(0.2)], [step(0.4)]
+    prof = profile(repeats=20, block=5, warmup=0)
+    x = torch.zeros(1)
+    ratios, raw = [], []
+    for factor in (1.0, 2.0):
+        speed["factor"] = factor
+        ms, ref_now = paired(target, reference, x, prof)
+        raw.append(ms.sum())
+        ratios.append(ms.sum() / ref_now)
+    assert raw[1] / raw[0] == pytest.approx(2.0, rel=0.25)
+    assert ratios[1] == pytest.approx(ratios[0], rel=0.1) and ratios[0] == pytest.approx(0.5 / 0.4, rel=0.15)
+
+
+def test_cover_times_every_layer_in_enough_networks():
+    net = HybridSupernet.from_spec(TINY)
+    wanted = {layer_key(e, s) for e, s in space_layers(net)}
+    archs = covering_archs(net, wanted, cover=2)
+    uses: dict[str, int] = {}
+    for arch in archs:
+        for key in {layer_key(e, s) for e, s in arch_layers(net, arch)}:
+            uses[key] = uses.get(key, 0) + 1
+    assert set(uses) == wanted and min(uses.values()) >= 2
+    assert len(archs) == len({a.id for a in archs}) and len(archs) < len(wanted)
+    assert [a.id for a in covering_archs(net, wanted, cover=2)] == [a.id for a in archs]  # resumable: same cover
 
 
 def test_missing_entry_is_a_clear_error():
@@ -84,27 +144,47 @@ def test_missing_entry_is_a_clear_error():
 
 def test_profiler_builds_resumes_and_validates_tiny(tmp_path):
     out = tmp_path / "lut.json"
-    seen = []
 
     def stop_early(phase, n, total):
-        seen.append((phase, n, total))
-        if phase == "layers" and n == 60:
+        if phase == "networks" and n == 25:
             raise KeyboardInterrupt
 
+    started = time.perf_counter()
     with pytest.raises(KeyboardInterrupt):
-        build_table(TINY, profile(), out, calibration=6, progress=stop_early, checkpoint_every=20)
+        build_table(TINY, profile(), out, calibration=6, progress=stop_early, checkpoint_every=10)
     partial = LatencyTable.load(out)
-    assert len(partial.entries) == 60  # saved at the checkpoint before the interruption
+    assert len(partial.networks) == 20 and partial.reference is not None  # saved at the last checkpoint
     resumed = []
     table = build_table(TINY, profile(), out, calibration=6, progress=lambda *a: resumed.append(a))
-    assert resumed[0] == ("layers", 60, 133)  # starts where the last run stopped
+    assert time.perf_counter() - started < 60
+    networks = resumed[0][2]
+    assert resumed[0] == ("networks", 0, networks) and table.networks[:20] == partial.networks
+    assert len(table.networks) == networks == len(set(table.networks))
+    assert table.reference == partial.reference  # the unit is measured once per table
     assert len(table.entries) == len(list(space_layers(HybridSupernet.from_spec(TINY)))) == 133
-    assert table.correction.networks == 6 and all(e.ms > 0 for e in table.entries)
+    assert all(e.ms > 0 and len(e.samples) >= 1 for e in table.entries)
+    assert table.correction.networks == 6
     report = validate_table(table, TINY, samples=6, repeat_for_noise=2, plot=tmp_path / "plot.png")
     assert {"mape", "rmse_ms", "within_5pct", "within_10pct", "kendall_tau", "spearman_rho", "n"} <= set(report)
-    assert report["n"] == 6 and (tmp_path / "plot.png").stat().st_size > 0
+    assert report["n"] == 6 and report["noise_floor"]["networks"] == 2 and (tmp_path / "plot.png").stat().st_size > 0
     with pytest.raises(TableError, match="another profile"):
         build_table(TINY, profile(threads=2), out)
+
+
+def test_build_for_given_archs_only(tmp_path):
+    archs = [TINY.largest(), TINY.smallest()]
+    table = build_table(TINY, profile(), tmp_path / "lut.json", calibration=0, archs=archs)
+    net = HybridSupernet.from_spec(TINY)
+    assert {layer_key(e.layer, e.input_size) for e in table.entries} == {
+        layer_key(e, s) for a in archs for e, s in arch_layers(net, a)}
+    assert LatencyPredictor(table, TINY)(archs[0]) > 0
+
+
+def test_onnxruntime_backend_times_layer_sessions(tmp_path):
+    arch = TINY.smallest()
+    table = build_table(TINY, profile(backend="onnxruntime"), tmp_path / "ort.json", calibration=2, archs=[arch])
+    assert len(table.entries) == len(arch_layers(HybridSupernet.from_spec(TINY), arch))
+    assert all(e.ms > 0 for e in table.entries) and table.correction.networks == 2
 
 
 def test_table_drives_the_latency_objective(tmp_path):
@@ -127,4 +207,6 @@ def test_table_drives_the_latency_objective(tmp_path):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA timing path: runs where a GPU is present")
 def test_cuda_timing_path(tmp_path):
     table = build_table(TINY, profile("cuda:0"), tmp_path / "cuda-lut.json", calibration=3)
-    assert all(e.ms > 0 for e in table.entries)
+    assert all(e.ms > 0 for e in table.entries) and len(table.entries) == 133
+    report = validate_table(table, TINY, samples=4, repeat_for_noise=2)
+    assert report["n"] == 4

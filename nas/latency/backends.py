@@ -1,0 +1,76 @@
+"""How a network runs on a profile's backend: as its layers (timed in context) or as one call.
+
+torch: the extracted modules in eager mode. onnxruntime: one CPU session per distinct layer (cached,
+since an export takes seconds), chained like the network's layers, and one session for the whole
+network; the fitted whole-network overhead absorbs the difference between the two.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from nas.latency.profile import HardwareProfile
+from nas.latency.timing import Step
+from search_spaces.standalone import Network
+
+
+class TorchBackend:
+    def __init__(self, profile: HardwareProfile):
+        self.device = torch.device(profile.device)
+
+    def input(self, x: torch.Tensor) -> Any:
+        return x.to(self.device)
+
+    def layers(self, net: Network, x: Any) -> list[Step]:
+        return list(net.eval().to(self.device))
+
+    def whole(self, net: Network, x: Any) -> list[Step]:
+        return [net.eval().to(self.device)]
+
+
+class OnnxRuntimeBackend:
+    def __init__(self, profile: HardwareProfile):
+        import onnxruntime as ort
+
+        self.options = ort.SessionOptions()
+        self.options.intra_op_num_threads = profile.threads
+        self.options.inter_op_num_threads = 1
+        self._layer_sessions: dict[str, Step] = {}
+
+    def input(self, x: torch.Tensor) -> Any:
+        return x.numpy()
+
+    def _session(self, module: nn.Module, example: torch.Tensor) -> Step:
+        import onnxruntime as ort
+
+        from nas.export.formats import write_onnx
+
+        with tempfile.TemporaryDirectory() as tmp:
+            model = write_onnx(module, example, Path(tmp) / "m.onnx").read_bytes()
+        session = ort.InferenceSession(model, self.options, providers=["CPUExecutionProvider"])
+        name = session.get_inputs()[0].name
+        return lambda h: session.run(None, {name: h})[0]
+
+    def layers(self, net: Network, x: Any) -> list[Step]:
+        steps, h = [], torch.from_numpy(x)
+        with torch.no_grad():  # exporting needs ordinary tensors, not inference-mode ones
+            for entry, layer in zip(net.plan, net.eval(), strict=True):
+                key = json.dumps([entry, list(h.shape)], sort_keys=True)
+                if key not in self._layer_sessions:
+                    self._layer_sessions[key] = self._session(layer, h)
+                steps.append(self._layer_sessions[key])
+                h = layer(h)
+        return steps
+
+    def whole(self, net: Network, x: Any) -> list[Step]:
+        return [self._session(net, torch.from_numpy(x))]
+
+
+def backend_for(profile: HardwareProfile) -> TorchBackend | OnnxRuntimeBackend:
+    return OnnxRuntimeBackend(profile) if profile.backend == "onnxruntime" else TorchBackend(profile)
