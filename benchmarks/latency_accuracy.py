@@ -1,7 +1,8 @@
 """Latency-table accuracy on this machine: build and validate the issue's three settings.
 
 For each (space, batch): `build_table` with the CLI's defaults (2 threads, torch eager, every layer
-timed in 2 networks, 100 runs per network, overhead fitted on 20 networks), then `validate_table`
+timed in 2 networks, 100 runs per network in blocks of 5, overhead fitted on 20 networks; at batch
+> 1, 80 runs in blocks of 2, as host noise hits longer runs harder), then `validate_table`
 on 100 random subnets of another seed, 20 of them measured twice for the noise floor. Tables,
 reports and scatter plots go to --out; an existing table there is resumed, not rebuilt.
 """
@@ -25,6 +26,7 @@ def run(space_name: str, batch: int, args: argparse.Namespace) -> dict:
     space = get_space(space_name)
     profile = HardwareProfile(name=f"cpu-torch-b{batch}-t{args.threads}", batch_size=batch, threads=args.threads,
                               repeats=args.repeats if batch == 1 else args.repeats_batched,
+                              block=5 if batch == 1 else args.block_batched,
                               machine=Machine.here("cpu"))
     stem = args.out / f"{space_name}-b{batch}"
     table = build_table(space, profile, stem.with_suffix(".json"), calibration=20)
@@ -38,7 +40,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/latency-accuracy"))
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=100, help="timed runs per network at batch 1")
-    parser.add_argument("--repeats-batched", type=int, default=20, help="timed runs per network at batch > 1")
+    parser.add_argument("--repeats-batched", type=int, default=80, help="timed runs per network at batch > 1")
+    parser.add_argument("--block-batched", type=int, default=2, help="runs per block at batch > 1")
     parser.add_argument("--samples", type=int, default=100)
     parser.add_argument("--only", help="space:batch, e.g. hybrid-seq:1")
     args = parser.parse_args()
