@@ -66,9 +66,13 @@ def covering_archs(supernet: HybridSupernet, wanted: set[str], cover: int, seed:
     rng, space = random.Random(seed), supernet.space
     pool: list[tuple[Arch, set[str]]] = []
     holders: dict[str, list[int]] = defaultdict(list)
-    while len(pool) < 10 * COVER_POOL:
+    seen: set[str] = set()
+    for _round in range(10):
         for _ in range(COVER_POOL):
             arch = space.sample(rng)
+            if arch.id in seen:  # small spaces repeat archs
+                continue
+            seen.add(arch.id)
             keys = {layer_key(e, s) for e, s in arch_layers(supernet, arch)} & wanted
             for k in keys:
                 holders[k].append(len(pool))
@@ -81,7 +85,8 @@ def covering_archs(supernet: HybridSupernet, wanted: set[str], cover: int, seed:
                          f"e.g. {missing[0]}")
     need = {k: min(cover, len(holders[k])) for k in wanted}
     chosen: dict[int, None] = {}  # insertion-ordered set
-    for key in sorted(wanted, key=lambda k: len(holders[k])):  # the rarest layers first
+    for key in sorted(wanted, key=lambda k: (len(holders[k]), k)):  # rarest first; by key on ties, so
+        # that every process (string hashing differs) picks the same cover and a build resumes exactly
         while need[key] > 0:
             free = [i for i in holders[key] if i not in chosen]
             best = max(free, key=lambda i: sum(need[k] > 0 for k in pool[i][1]))
@@ -119,8 +124,10 @@ def build_table(
                 t0 = time.perf_counter()
                 table.save(out)  # an interrupted build resumes from here
         progress("networks", n, len(networks))
-    if calibration > 0 and table.correction.networks != calibration:
-        _calibrate(table, session, calibration, progress)
+    if calibration > 0 and table.correction.networks == 0:
+        rng = random.Random(CALIBRATION_SEED)  # the given archs hold the only layers a partial table has
+        chosen = networks[:calibration] if archs is not None else [space.sample(rng) for _ in range(calibration)]
+        _calibrate(table, session, chosen, progress)
     table.build_seconds += time.perf_counter() - t0
     table.save(out)
     return table
@@ -135,10 +142,8 @@ def _add_samples(table: LatencyTable, entries: dict[str, Entry], layers: list, m
         entries[key].add(float(value))
 
 
-def _calibrate(table: LatencyTable, session: Session, calibration: int, progress: Progress) -> None:
-    """Fit the overhead of a plain forward call beyond its timed layers, on networks of another seed."""
-    rng = random.Random(CALIBRATION_SEED)
-    archs = [session.space.sample(rng) for _ in range(calibration)]
+def _calibrate(table: LatencyTable, session: Session, archs: list[Arch], progress: Progress) -> None:
+    """Fit the overhead of a plain forward call beyond its timed layers, on whole measured networks."""
     predictor = LatencyPredictor(table, session.space)
     sums, layers, measured = [], [], []
     for n, arch in enumerate(archs, 1):
@@ -146,7 +151,7 @@ def _calibrate(table: LatencyTable, session: Session, calibration: int, progress
         sums.append(sum(ms))
         layers.append(len(ms))
         measured.append(session.network_ms(arch)[0])
-        progress("calibrate", n, calibration)
+        progress("calibrate", n, len(archs))
     table.correction = fit_correction(np.array(sums), np.array(layers, float), np.array(measured))
 
 

@@ -132,7 +132,23 @@ def test_cover_times_every_layer_in_enough_networks():
             uses[key] = uses.get(key, 0) + 1
     assert set(uses) == wanted and min(uses.values()) >= 2
     assert len(archs) == len({a.id for a in archs}) and len(archs) < len(wanted)
-    assert [a.id for a in covering_archs(net, wanted, cover=2)] == [a.id for a in archs]  # resumable: same cover
+    assert _cover_ids_in_a_new_process() == [a.id for a in archs]  # a resumed build picks the same cover
+
+
+def _cover_ids_in_a_new_process() -> list[str]:
+    """The cover computed by another interpreter, whose string hashing (set order) differs."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("from nas.latency.profiler import covering_archs; from nas.latency.layers import space_layers; "
+            "from nas.latency.table import layer_key; from search_spaces import HybridSupernet, get_space; "
+            "net = HybridSupernet.from_spec(get_space('hybrid-tiny')); "
+            "wanted = {layer_key(e, s) for e, s in space_layers(net)}; "
+            "print(' '.join(a.id for a in covering_archs(net, wanted, cover=2)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env=os.environ | {"PYTHONHASHSEED": "12345"})
+    return out.stdout.split()
 
 
 def test_missing_entry_is_a_clear_error():
@@ -184,7 +200,7 @@ def test_onnxruntime_backend_times_layer_sessions(tmp_path):
     arch = TINY.smallest()
     table = build_table(TINY, profile(backend="onnxruntime"), tmp_path / "ort.json", calibration=2, archs=[arch])
     assert len(table.entries) == len(arch_layers(HybridSupernet.from_spec(TINY), arch))
-    assert all(e.ms > 0 for e in table.entries) and table.correction.networks == 2
+    assert all(e.ms > 0 for e in table.entries) and table.correction.networks == 1  # calibrated on the given arch
 
 
 def test_table_drives_the_latency_objective(tmp_path):
