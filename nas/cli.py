@@ -228,6 +228,7 @@ def latency_build(
     batch: int = typer.Option(1, help="batch size"),
     threads: int = typer.Option(2, help="threads, pinned while measuring"),
     repeats: int = typer.Option(100, help="timed runs per network (and as many of the reference network)"),
+    block: int = typer.Option(5, help="runs per block; blocks alternate with the reference network's"),
     cover: int = typer.Option(2, help="networks each layer configuration is timed in"),
     calibration: int = typer.Option(20, help="whole networks measured to fit the per-call overhead"),
     archs: Path | None = typer.Option(None, help="only the layers these archs use (JSON list or JSON lines)"),
@@ -243,7 +244,7 @@ def latency_build(
         only = _read_archs(spec, archs) if archs else None
         profile = HardwareProfile(
             name=name or f"{device}-{backend}-b{batch}-t{threads}", device=device, backend=backend, threads=threads,
-            batch_size=batch, repeats=repeats, cover=cover, machine=Machine.here(device))  # type: ignore[arg-type]
+            batch_size=batch, repeats=repeats, block=block, cover=cover, machine=Machine.here(device))  # type: ignore[arg-type]
         with ConsoleReporter() as reporter:
             table = build_table(spec, profile, out, calibration, archs=only,
                                 progress=lambda phase, n, total: reporter.progress(phase, n, total))

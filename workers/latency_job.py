@@ -27,6 +27,7 @@ class LatencyBuildRequest(BaseModel):
     batch_size: int = Field(1, ge=1, le=1024)
     threads: int = Field(2, ge=1, le=256)
     repeats: int = Field(100, ge=2, le=10_000)
+    block: int = Field(5, ge=1, le=1000)
     cover: int = Field(2, ge=1, le=20)
     calibration: int = Field(20, ge=0, le=1000)
     validation_samples: int = Field(100, ge=3, le=10_000)
@@ -49,7 +50,8 @@ def _build(db: Database, request: LatencyBuildRequest, data_dir: Path, reporter:
     profile = HardwareProfile(
         name=request.name or f"{request.device}-{request.backend}-b{request.batch_size}-t{request.threads}",
         device=request.device, backend=request.backend, threads=request.threads,  # type: ignore[arg-type]
-        batch_size=request.batch_size, repeats=request.repeats, cover=request.cover, machine=Machine.here(request.device))
+        batch_size=request.batch_size, repeats=request.repeats, block=request.block, cover=request.cover,
+        machine=Machine.here(request.device))
     folder = data_dir / "tables"
     folder.mkdir(parents=True, exist_ok=True)
     out = folder / f"build-{reporter.search_id}.json"  # resumed by a later attempt
