@@ -63,8 +63,9 @@ class LatencyPredictor:
 
     def predict_many(self, archs: Sequence[Arch]) -> np.ndarray:
         c = self.table.correction
-        sums = np.fromiter((sum(ms) for ms in map(self.layer_ms, archs)), float, len(archs))
-        layers = np.fromiter((len(layer_positions(a, self.space.input.size)) for a in archs), float, len(archs))
+        rows = [self.layer_ms(a) for a in archs]
+        sums = np.fromiter(map(sum, rows), float, len(rows))
+        layers = np.fromiter(map(len, rows), float, len(rows))
         return sums + c.constant + c.per_layer * layers
 
     def __call__(self, arch: Arch) -> float:

@@ -33,7 +33,7 @@ REFERENCE_SEED, COVER_SEED, CALIBRATION_SEED = 12_345, 7, 10_000  # validation s
 COVER_POOL = 4000  # random archs the cover picks from (grown while some layer is missing)
 
 
-class Session:
+class Measurer:
     """What every measurement of one table needs: the backend, the input and the reference network."""
 
     def __init__(self, space: SearchSpaceSpec, profile: HardwareProfile, reference: Reference | None):
@@ -104,9 +104,9 @@ def build_table(
     progress = progress or (lambda *_: None)
     t0 = time.perf_counter()
     table = _resume(out, space, profile)
-    session = Session(space, profile, table.reference)
-    table.reference = session.reference
-    supernet = session.supernet
+    measurer = Measurer(space, profile, table.reference)
+    table.reference = measurer.reference
+    supernet = measurer.supernet
     if archs is None:
         wanted = {layer_key(e, s) for e, s in space_layers(supernet)}
         networks = covering_archs(supernet, wanted, profile.cover)
@@ -117,7 +117,7 @@ def build_table(
     done = set(table.networks)
     for n, arch in enumerate(networks, 1):
         if arch.id not in done:
-            _add_samples(table, entries, arch_layers(supernet, arch), session.layer_ms(arch))
+            _add_samples(table, entries, arch_layers(supernet, arch), measurer.layer_ms(arch))
             table.networks.append(arch.id)
             if n % checkpoint_every == 0:
                 table.build_seconds += time.perf_counter() - t0
@@ -127,7 +127,7 @@ def build_table(
     if calibration > 0 and table.correction.networks == 0:
         rng = random.Random(CALIBRATION_SEED)  # the given archs hold the only layers a partial table has
         chosen = networks[:calibration] if archs is not None else [space.sample(rng) for _ in range(calibration)]
-        _calibrate(table, session, chosen, progress)
+        _calibrate(table, measurer, chosen, progress)
     table.build_seconds += time.perf_counter() - t0
     table.save(out)
     return table
@@ -142,15 +142,15 @@ def _add_samples(table: LatencyTable, entries: dict[str, Entry], layers: list, m
         entries[key].add(float(value))
 
 
-def _calibrate(table: LatencyTable, session: Session, archs: list[Arch], progress: Progress) -> None:
+def _calibrate(table: LatencyTable, measurer: Measurer, archs: list[Arch], progress: Progress) -> None:
     """Fit the overhead of a plain forward call beyond its timed layers, on whole measured networks."""
-    predictor = LatencyPredictor(table, session.space)
+    predictor = LatencyPredictor(table, measurer.space)
     sums, layers, measured = [], [], []
     for n, arch in enumerate(archs, 1):
         ms = predictor.layer_ms(arch)
         sums.append(sum(ms))
         layers.append(len(ms))
-        measured.append(session.network_ms(arch)[0])
+        measured.append(measurer.network_ms(arch)[0])
         progress("calibrate", n, len(archs))
     table.correction = fit_correction(np.array(sums), np.array(layers, float), np.array(measured))
 
@@ -177,16 +177,16 @@ def validate_table(
     if table.reference is None:
         raise TableError("the table has no reference measurement: finish its build first")
     predictor = LatencyPredictor(table, space)
-    session = Session(space, table.profile, table.reference)
+    measurer = Measurer(space, table.profile, table.reference)
     rng = random.Random(seed)
     archs = [space.sample(rng) for _ in range(samples)]
     measured, slowdowns = [], []
     for n, arch in enumerate(archs, 1):
-        ms, slowdown = session.network_ms(arch)
+        ms, slowdown = measurer.network_ms(arch)
         measured.append(ms)
         slowdowns.append(slowdown)
         progress("validate", n, samples)
-    again = [session.network_ms(a)[0] for a in archs[:repeat_for_noise]]
+    again = [measurer.network_ms(a)[0] for a in archs[:repeat_for_noise]]
     predicted = predictor.predict_many(archs)
     m = np.array(measured)
     report = accuracy_report(predicted, m, np.array(again))
