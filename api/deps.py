@@ -59,6 +59,7 @@ def admin_user(user: Annotated[User, Depends(current_user)]) -> User:
 
 
 DB = Annotated[Database, Depends(get_db)]
+MAX_INT = 2**31 - 1  # integer ids and offsets above this are out of range for PostgreSQL's INTEGER: a 422, not a 500
 SessionDep = Annotated[Session, Depends(get_session)]
 CurrentUser = Annotated[User, Depends(current_user)]
 AdminUser = Annotated[User, Depends(admin_user)]

@@ -3,9 +3,11 @@ validation reports. A registered table can be named in a search config's `hardwa
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Response, UploadFile
+from typing import Annotated
 
-from api.deps import CurrentUser, SessionDep, SettingsDep
+from fastapi import APIRouter, HTTPException, Path, Response, UploadFile
+
+from api.deps import MAX_INT, CurrentUser, SessionDep, SettingsDep
 from api.errors import error_responses
 from api.models import Submitted
 from nas.latency.table import LatencyTable, TableError
@@ -30,7 +32,7 @@ def list_tables(user: CurrentUser, s: SessionDep) -> list[dict]:
 
 
 @router.get("/tables/{table_id}", responses=error_responses(401, 404))
-def show_table(table_id: int, user: CurrentUser, s: SessionDep) -> dict:
+def show_table(table_id: Annotated[int, Path(ge=1, le=MAX_INT)], user: CurrentUser, s: SessionDep) -> dict:
     row = s.get(LatencyTableRow, table_id)
     if row is None:
         raise HTTPException(404, f"latency table {table_id} not found")

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
 from fastapi.responses import FileResponse, StreamingResponse
 
-from api.deps import DB, CurrentUser, SessionDep, SettingsDep
+from api.deps import DB, MAX_INT, CurrentUser, SessionDep, SettingsDep
 from api.errors import error_responses
 from api.models import CandidateList, CandidateOut, FrontItem, SearchList, SearchOut, Status, Submitted
 from api.settings import Settings
@@ -70,7 +70,7 @@ def submit(
 @router.get("", response_model=SearchList, responses=error_responses(401, 422))
 def list_all(
     user: CurrentUser, s: SessionDep, status: Status | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50, offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50, offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
 ) -> SearchList:
     rows, total = repo.list_searches(s, owner=user, status=status, limit=limit, offset=offset)
     return SearchList(items=[SearchOut.of(r) for r in rows], total=total, limit=limit, offset=offset)
@@ -109,7 +109,7 @@ Sort = Literal["accuracy", "macs", "params", "latency_ms", "generation", "create
 def candidates(
     search_id: str, user: CurrentUser, s: SessionDep, sort: Sort = "accuracy", order: Literal["asc", "desc"] = "desc",
     front_only: bool = False, limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
 ) -> CandidateList:
     owned(s, search_id, user)
     rows, total = repo.candidates_page(s, search_id, sort=sort, descending=order == "desc", limit=limit,
@@ -162,7 +162,8 @@ def export(
 @router.get("/{search_id}/events", responses={200: {"content": {"text/event-stream": {}}}, **error_responses(401, 404)})
 async def events(
     search_id: str, request: Request, user: CurrentUser, db: DB,
-    last_event_id: Annotated[int | None, Header()] = None, after: Annotated[int, Query(ge=0)] = 0,
+    last_event_id: Annotated[int | None, Header(ge=0, le=MAX_INT)] = None,
+    after: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
 ) -> StreamingResponse:
     """Server-sent events: every event of the search (status, progress, candidate, front, message) from
     `after` (or Last-Event-ID) on; the stream ends once the search has finished."""

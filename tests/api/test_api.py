@@ -176,3 +176,12 @@ def test_latency_tables_register_and_drive_submissions(admin):
     junk = admin.post("/api/v1/hardware/tables", files={"file": ("lut.json", b"{}")})
     assert junk.status_code == 422 and "not a latency table" in junk.json()["detail"]
     assert admin.get("/api/v1/hardware/tables/12345").status_code == 404
+
+
+def test_ids_and_offsets_beyond_the_database_integer_are_422(admin):
+    """PostgreSQL's INTEGER stops at 2**31 - 1; a larger id or offset is bad input, not a server error."""
+    for path in ("/api/v1/hardware/tables/2200000000", "/api/v1/searches?offset=2200000000"):
+        r = admin.get(path)
+        assert r.status_code == 422, (path, r.text)
+        assert "less than or equal to 2147483647" in r.text
+    assert admin.get("/api/v1/hardware/tables/2147483647").status_code == 404
