@@ -296,18 +296,19 @@ def latency_validate(
 @latency_app.command("predict")
 def latency_predict(table_path: Path = typer.Argument(..., metavar="LUT.json"),
                     arch_path: Path = typer.Argument(..., metavar="ARCH.json")) -> None:
-    """Predicted latency (ms) of one arch (a JSON arch, or an export's JSON with an 'arch' field)."""
-    from nas.latency import LatencyTable, TableError, load_predictor
+    """Predicted latency (ms) of an arch (a JSON arch, an export's JSON with an 'arch' field, or a list or
+    JSON lines of them): one JSON line per arch."""
+    from nas.latency import LatencyPredictor, LatencyTable, TableError
 
     try:
         table = LatencyTable.load(table_path)
         spec = get_space(table.space.name)
-        data = json.loads(arch_path.read_text())
-        arch = spec.parse(data.get("arch", data))
-        ms = load_predictor(str(table_path), spec)(arch)
-    except (SpaceError, TableError, ArchError, OSError, json.JSONDecodeError) as err:
+        archs = _read_archs(spec, arch_path)
+        predicted = LatencyPredictor(table, spec).predict_many(archs)
+    except (SpaceError, TableError, ArchError, OSError, ValueError) as err:
         raise fail(str(err)) from None
-    print(json.dumps({"arch_id": arch.id, "latency_ms": ms, "profile": table.profile.name}))
+    for arch, ms in zip(archs, predicted, strict=True):
+        print(json.dumps({"arch_id": arch.id, "latency_ms": float(ms), "profile": table.profile.name}))
 
 
 def show_front(result) -> None:

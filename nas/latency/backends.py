@@ -41,12 +41,18 @@ class OnnxRuntimeBackend:
         self.options = ort.SessionOptions()
         self.options.intra_op_num_threads = profile.threads
         self.options.inter_op_num_threads = 1
-        self._layer_sessions: dict[str, Step] = {}
+        self._sessions: dict[str, Step] = {}  # by plan and input shape: the validation re-measures networks
 
     def input(self, x: torch.Tensor) -> Any:
         return x.numpy()
 
-    def _session(self, module: nn.Module, example: torch.Tensor) -> Step:
+    def _session(self, plan: list[dict], module: nn.Module, example: torch.Tensor) -> Step:
+        key = json.dumps([plan, list(example.shape)], sort_keys=True)
+        if key not in self._sessions:
+            self._sessions[key] = self._new_session(module, example)
+        return self._sessions[key]
+
+    def _new_session(self, module: nn.Module, example: torch.Tensor) -> Step:
         import onnxruntime as ort
 
         from nas.export.formats import write_onnx
@@ -61,15 +67,12 @@ class OnnxRuntimeBackend:
         steps, h = [], torch.from_numpy(x)
         with torch.no_grad():  # exporting needs ordinary tensors, not inference-mode ones
             for entry, layer in zip(net.plan, net.eval(), strict=True):
-                key = json.dumps([entry, list(h.shape)], sort_keys=True)
-                if key not in self._layer_sessions:
-                    self._layer_sessions[key] = self._session(layer, h)
-                steps.append(self._layer_sessions[key])
+                steps.append(self._session([entry], layer, h))
                 h = layer(h)
         return steps
 
     def whole(self, net: Network, x: Any) -> list[Step]:
-        return [self._session(net, torch.from_numpy(x))]
+        return [self._session(net.plan, net.eval(), torch.from_numpy(x))]
 
 
 def backend_for(profile: HardwareProfile) -> TorchBackend | OnnxRuntimeBackend:

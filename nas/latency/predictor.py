@@ -58,9 +58,6 @@ class LatencyPredictor:
                                  "(or build the entries of these archs with --archs)")
             self._by_position[position] = ms
 
-    def layer_sum(self, arch: Arch) -> float:
-        return float(sum(self.layer_ms(arch)))
-
     def predict_many(self, archs: Sequence[Arch]) -> np.ndarray:
         c = self.table.correction
         rows = [self.layer_ms(a) for a in archs]

@@ -1,7 +1,7 @@
 """Build a latency table by timing every distinct layer inside whole networks (resumable), fit the
 whole-network overhead on a few measured networks, and validate against networks never seen.
 
-Layers timed alone run 1.1-4.5x faster than inside a network on a 2-core CPU (warm caches, threads
+Layers timed alone ran 1.1-4.5x faster than inside a network on a 2-core CPU (an exploratory run) (warm caches, threads
 already awake, no neighbours), and not by a constant factor, so the table times each layer where it
 runs: a greedy cover picks random networks until every layer configuration has been timed in
 `profile.cover` of them, and an entry is the mean over its contexts.
@@ -40,8 +40,8 @@ class Measurer:
         self.space, self.profile = space, profile
         self.supernet = HybridSupernet.from_spec(space)
         self.backend = backend_for(profile)
-        torch.manual_seed(0)
-        self.x = self.backend.input(torch.randn(profile.batch_size, *space.input_shape))
+        seeded = torch.Generator().manual_seed(0)  # the same input every time, without touching the global RNG
+        self.x = self.backend.input(torch.randn(profile.batch_size, *space.input_shape, generator=seeded))
         arch = space.parse(reference.arch) if reference else space.sample(random.Random(REFERENCE_SEED))
         self.reference_steps = self.backend.layers(self.supernet.extract(arch), self.x)
         self.reference = reference or Reference(arch=arch.to_dict(), ms=alone(self.reference_steps, self.x, profile))

@@ -226,3 +226,25 @@ def test_cuda_timing_path(tmp_path):
     assert all(e.ms > 0 for e in table.entries) and len(table.entries) == 133
     report = validate_table(table, TINY, samples=4, repeat_for_noise=2)
     assert report["n"] == 4
+
+
+def test_cli_predicts_one_arch_or_a_list(tmp_path):
+    from typer.testing import CliRunner
+
+    from nas.cli import app
+
+    table = fake_table()
+    table.save(tmp_path / "lut.json")
+    predictor = LatencyPredictor(table, TINY)
+    archs = [TINY.largest(), TINY.smallest()]
+    (tmp_path / "one.json").write_text(json.dumps({"arch": archs[0].to_dict(), "format": "export"}))
+    (tmp_path / "many.jsonl").write_text("\n".join(a.to_json() for a in archs))
+    runner = CliRunner()
+    one = runner.invoke(app, ["latency", "predict", str(tmp_path / "lut.json"), str(tmp_path / "one.json")])
+    assert one.exit_code == 0 and json.loads(one.stdout)["latency_ms"] == pytest.approx(predictor(archs[0]))
+    many = runner.invoke(app, ["latency", "predict", str(tmp_path / "lut.json"), str(tmp_path / "many.jsonl")])
+    lines = [json.loads(line) for line in many.stdout.splitlines()]
+    assert [r["arch_id"] for r in lines] == [a.id for a in archs]
+    assert [r["latency_ms"] for r in lines] == pytest.approx([predictor(a) for a in archs])
+    bad = runner.invoke(app, ["latency", "predict", str(tmp_path / "lut.json"), str(tmp_path / "missing.json")])
+    assert bad.exit_code == 2 and "Traceback" not in bad.output
