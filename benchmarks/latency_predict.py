@@ -21,14 +21,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from nas.latency import HardwareProfile, LatencyPredictor, LatencyTable, Machine  # noqa: E402
 from nas.latency.layers import space_layers  # noqa: E402
 from nas.latency.table import Entry, space_ref  # noqa: E402
-from search_spaces import HybridSupernet, get_space  # noqa: E402
+from search_spaces import get_space  # noqa: E402
 
 
 def made_up_table(space_name: str) -> LatencyTable:
     space = get_space(space_name)
     rng = np.random.default_rng(0)
     entries = [Entry(layer=e, input_size=s, ms=float(rng.uniform(0.01, 1.0)))
-               for e, s in space_layers(HybridSupernet.from_spec(space))]
+               for e, s in space_layers(space)]
     profile = HardwareProfile(name="made-up", machine=Machine.here("cpu"))
     return LatencyTable(space=space_ref(space), profile=profile, entries=entries)
 

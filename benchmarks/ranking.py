@@ -21,7 +21,7 @@ from nas.evaluate import Evaluator, accuracy
 from nas.finalize import fine_tune
 from nas.progress import Reporter
 from nas.schemas import FinalizeConfig
-from search_spaces import HybridSupernet
+from search_spaces import HybridSupernet, count
 
 
 def main() -> None:
@@ -53,7 +53,7 @@ def main() -> None:
         fine_tune(scratch, train_only, recipe, Reporter(), seed=i)
         theirs.append(accuracy(scratch, held_x, held_y))
         types = ",".join(sorted(set(arch.layer_types())))
-        print(f"{arch.id[:12]:<14} {types:<24} {supernet.macs(arch):>10,} {ours[-1]:>9.4f} {theirs[-1]:>12.4f} "
+        print(f"{arch.id[:12]:<14} {types:<24} {count(space, arch).macs:>10,} {ours[-1]:>9.4f} {theirs[-1]:>12.4f} "
               f"{time.perf_counter() - t0:>8.1f}")
     tau = kendalltau(ours, theirs).statistic
     rho = spearmanr(ours, theirs).statistic

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from search_spaces import ArchError, HybridSupernet, SpaceError, get_space, list_presets
+from search_spaces import ArchError, HybridSupernet, SpaceError, count, get_space, list_presets
 
 app = typer.Typer(help="Hardware-aware NAS for hybrid conv / attention / state-space networks.", no_args_is_help=True)
 spaces_app = typer.Typer(help="Inspect search spaces.", no_args_is_help=True)
@@ -64,14 +64,15 @@ def spaces_sample(
         arch = space.sample(random.Random(seed))
     except (SpaceError, ArchError) as err:
         raise fail(str(err)) from None
-    net = HybridSupernet.from_spec(space)
-    info = {"arch_id": arch.id, "arch": arch.to_dict(), "params": net.params(arch), "macs": net.macs(arch)}
+    counts = count(space, arch)
+    info = {"arch_id": arch.id, "arch": arch.to_dict(), "params": counts.params, "macs": counts.macs}
     if run:
         import torch
 
+        net = HybridSupernet.from_spec(space).eval()
         x = torch.randn(2, *space.input_shape)
         with torch.no_grad():
-            info["output_shape"] = list(net.eval()(x, arch).shape)
+            info["output_shape"] = list(net(x, arch).shape)
     print(json.dumps(info, indent=2))
 
 

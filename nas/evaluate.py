@@ -12,7 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from nas.data import DataSplits
-from search_spaces import Arch, HybridSupernet
+from search_spaces import Arch, HybridSupernet, count
 
 LatencyFn = Callable[[Arch], float]
 
@@ -63,7 +63,7 @@ class Evaluator:
 
     def cost(self, arch: Arch) -> dict[str, float]:
         """Metrics that need no data: params, MACs and, with a latency table, latency_ms."""
-        counts = self.supernet.counts(arch)
+        counts = count(self.supernet.space, arch)
         metrics = {"params": float(counts.params), "macs": float(counts.macs)}
         if self.latency is not None:
             metrics["latency_ms"] = float(self.latency(arch))

@@ -1,6 +1,7 @@
 """Arch: a frozen, canonical assignment of every choice of a search space.
 
 Its id is the sha256 of its canonical JSON, the key for caches, the database and latency tables.
+Each layer is the `LayerChoice` of a registered block family, chosen by its `type` field.
 """
 
 from __future__ import annotations
@@ -8,35 +9,36 @@ from __future__ import annotations
 import hashlib
 import json
 from functools import cached_property
-from typing import Annotated, Literal
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, SerializeAsAny, ValidationError
+
+from search_spaces import registry
 
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class ConvLayer(_Frozen):
-    type: Literal["conv"] = "conv"
-    kernel: int
-    expand: int
-    se: bool
+class LayerChoice(_Frozen):
+    """Base of every block family's per-layer choices; `type` names the family."""
+
+    type: str
 
 
-class AttentionLayer(_Frozen):
-    type: Literal["attention"] = "attention"
-    heads: int
-    mlp_ratio: int
+def _as_layer(value: Any) -> Any:
+    """A JSON object becomes the LayerChoice of the family its `type` names."""
+    if isinstance(value, LayerChoice) or not isinstance(value, dict):
+        return value
+    entry = registry.family(str(value.get("type")))
+    try:
+        return entry.choice.model_validate(value)
+    except ValidationError as err:
+        first = err.errors()[0]
+        raise ValueError(f"{entry.name} layer: {'.'.join(map(str, first['loc'])) or '<root>'}: {first['msg']}") from None
 
 
-class SSMLayer(_Frozen):
-    type: Literal["ssm"] = "ssm"
-    state: int
-    expand: int
-
-
-Layer = Annotated[ConvLayer | AttentionLayer | SSMLayer, Field(discriminator="type")]
+Layer = Annotated[SerializeAsAny[LayerChoice], BeforeValidator(_as_layer)]
 
 
 class StageArch(_Frozen):

@@ -7,11 +7,18 @@ import yaml
 from pydantic import ValidationError
 
 
-class SpaceError(ValueError):
+class UserError(ValueError):
+    """Base of every error the product raises for its user's input (config, data, arch, file, request).
+
+    Anything else that escapes a job is a bug: workers record it as an internal error with its
+    traceback, not as the user's fault."""
+
+
+class SpaceError(UserError):
     """A search-space spec cannot be loaded or is invalid (unknown preset, bad YAML, bad field)."""
 
 
-class ArchError(ValueError):
+class ArchError(UserError):
     """An architecture is not a member of the space; the message names the field and its allowed values."""
 
 

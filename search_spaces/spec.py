@@ -16,20 +16,18 @@ from typing import Any, Literal
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, SerializeAsAny, ValidationError, field_validator, model_validator
 
-from search_spaces.arch import Arch, AttentionLayer, ConvLayer, SSMLayer, StageArch
+from search_spaces import registry
+from search_spaces.arch import Arch, LayerChoice, StageArch
 from search_spaces.errors import ArchError, SpaceError, field_messages, read_yaml
-
-BlockType = Literal["conv", "attention", "ssm"]
-BLOCK_TYPES: tuple[str, ...] = ("conv", "attention", "ssm")
 
 
 class _Spec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-def _choices(values: list, name: str) -> list:
+def sorted_choices(values: list, name: str) -> list:
     if not values:
         raise ValueError(f"{name} must list at least one choice")
     if len(set(values)) != len(values):
@@ -55,7 +53,7 @@ class InputSpec(_Spec):
     def _scales(cls, v: list[float]) -> list[float]:
         if any(not 0 < s <= 1 for s in v):
             raise ValueError(f"scales must lie in (0, 1], got {v}")
-        return _choices(v, "scales")
+        return sorted_choices(v, "scales")
 
     @property
     def dims(self) -> int:
@@ -75,28 +73,28 @@ class StemSpec(_Spec):
     kernel: int = 3
     stride: int = 1
 
-    _w = field_validator("widths")(classmethod(lambda cls, v: _choices(v, "stem.widths")))
+    _w = field_validator("widths")(classmethod(lambda cls, v: sorted_choices(v, "stem.widths")))
 
 
 class StageSpec(_Spec):
     depths: list[int]
     widths: list[int]
     stride: int = 1
-    blocks: list[BlockType]
+    blocks: list[str]
 
     @field_validator("depths")
     @classmethod
     def _depths(cls, v: list[int]) -> list[int]:
         if any(d < 1 for d in v):
             raise ValueError(f"depths must be >= 1, got {v}")
-        return _choices(v, "depths")
+        return sorted_choices(v, "depths")
 
     @field_validator("widths")
     @classmethod
     def _widths(cls, v: list[int]) -> list[int]:
         if any(w < 1 for w in v):
             raise ValueError(f"widths must be >= 1, got {v}")
-        return _choices(v, "widths")
+        return sorted_choices(v, "widths")
 
     @field_validator("blocks")
     @classmethod
@@ -104,66 +102,26 @@ class StageSpec(_Spec):
         # Order matters: smallest() takes the first listed type, largest() the last.
         if len(set(v)) != len(v) or not v:
             raise ValueError(f"blocks must list distinct block types, got {v}")
+        for name in v:
+            registry.family(name)  # an unknown name is a ValueError that lists the registered ones
         return v
 
 
-class ConvParams(_Spec):
-    kernels: list[int] = [3, 5, 7]
-    expands: list[int] = [2, 4, 6]
-    se: list[bool] = [False, True]
+class FamilyParams(_Spec):
+    """Base of a block family's elastic options in a space (YAML `block_params.<family>`)."""
 
-    @field_validator("kernels")
-    @classmethod
-    def _kernels(cls, v: list[int]) -> list[int]:
-        if any(k not in (1, 3, 5, 7, 9) for k in v):
-            raise ValueError(f"kernels must be odd sizes in 1..9, got {v}")
-        return _choices(v, "kernels")
+    def options(self) -> dict[str, list]:
+        """The elastic choices, keyed by the field of the family's LayerChoice that each sets."""
+        raise NotImplementedError
 
-    _e = field_validator("expands")(classmethod(lambda cls, v: _choices(v, "expands")))
-    _s = field_validator("se")(classmethod(lambda cls, v: _choices(v, "se")))
-
-
-class AttentionParams(_Spec):
-    heads: list[int] = [1, 2, 4]
-    head_dim: int = 16
-    mlp_ratios: list[int] = [1, 2, 4]
-
-    _h = field_validator("heads")(classmethod(lambda cls, v: _choices(v, "heads")))
-    _m = field_validator("mlp_ratios")(classmethod(lambda cls, v: _choices(v, "mlp_ratios")))
-
-
-class SSMParams(_Spec):
-    states: list[int] = [8, 16]
-    expands: list[int] = [1, 2]
-    head_dim: int = 8
-    conv_kernel: int = 4
-    chunk: int = 16
-    bidirectional: bool = True  # images are scanned in both directions
-
-    _st = field_validator("states")(classmethod(lambda cls, v: _choices(v, "states")))
-    _ex = field_validator("expands")(classmethod(lambda cls, v: _choices(v, "expands")))
-
-
-class BlockParams(_Spec):
-    conv: ConvParams = ConvParams()
-    attention: AttentionParams = AttentionParams()
-    ssm: SSMParams = SSMParams()
-
-    def options(self, block: str) -> dict[str, list]:
-        """The elastic choices of one block type, keyed by the layer field they set."""
-        if block == "conv":
-            return {"kernel": self.conv.kernels, "expand": self.conv.expands, "se": self.conv.se}
-        if block == "attention":
-            return {"heads": self.attention.heads, "mlp_ratio": self.attention.mlp_ratios}
-        return {"state": self.ssm.states, "expand": self.ssm.expands}
+    def check_width(self, width: int) -> str | None:
+        """Why a stage of this width cannot host the family (None if it can)."""
+        return None
 
 
 class HeadSpec(_Spec):
     width: int = 0  # a 1x1 feature layer before pooling; 0 means none
     dropout: float = 0.0
-
-
-LAYER_CLASSES = {"conv": ConvLayer, "attention": AttentionLayer, "ssm": SSMLayer}
 
 
 class Dimension(_Spec):
@@ -181,8 +139,22 @@ class SearchSpaceSpec(_Spec):
     num_classes: int
     stem: StemSpec
     stages: list[StageSpec]
-    block_params: BlockParams = BlockParams()
+    block_params: dict[str, SerializeAsAny[FamilyParams]] = {}
     head: HeadSpec = HeadSpec()
+
+    @field_validator("block_params", mode="before")
+    @classmethod
+    def _family_params(cls, v: Any) -> dict[str, FamilyParams]:
+        if not isinstance(v, Mapping):
+            raise ValueError("block_params must map block types to their options")
+        out = {}
+        for name, value in v.items():
+            entry = registry.family(name)
+            try:
+                out[name] = value if isinstance(value, entry.params) else entry.params.model_validate(value or {})
+            except ValidationError as err:
+                raise ValueError(f"{name}: {'; '.join(field_messages(err))}") from None
+        return out
 
     @model_validator(mode="after")
     def _consistent(self) -> SearchSpaceSpec:
@@ -190,17 +162,18 @@ class SearchSpaceSpec(_Spec):
             raise ValueError("num_classes must be >= 2")
         if not self.stages:
             raise ValueError("a space needs at least one stage")
-        ssm = self.block_params.ssm
         for i, stage in enumerate(self.stages):
-            if "ssm" in stage.blocks:
+            for name in stage.blocks:
+                params = self.block_params.setdefault(name, registry.family(name).params())  # defaults
                 for w in stage.widths:
-                    for e in ssm.expands:
-                        if (w * e) % ssm.head_dim:
-                            raise ValueError(
-                                f"stages[{i}].widths: width {w} x ssm expand {e} must be a multiple of "
-                                f"ssm head_dim {ssm.head_dim}"
-                            )
+                    problem = params.check_width(w)
+                    if problem:
+                        raise ValueError(f"stages[{i}].widths: width {w}: {problem}")
         return self
+
+    def options(self, block: str) -> dict[str, list]:
+        """The elastic choices of one block type in this space, keyed by the layer field they set."""
+        return self.block_params[block].options()
 
     # ---- shape -------------------------------------------------------------------------
     @property
@@ -220,9 +193,9 @@ class SearchSpaceSpec(_Spec):
         return self.model_copy(update={"input": inp, "num_classes": num_classes})
 
     # ---- sampling ------------------------------------------------------------------------
-    def _layer(self, block: str, pick) -> ConvLayer | AttentionLayer | SSMLayer:
-        opts = self.block_params.options(block)
-        return LAYER_CLASSES[block](**{k: pick(v) for k, v in opts.items()})
+    def _layer(self, block: str, pick) -> LayerChoice:
+        opts = self.options(block)
+        return registry.family(block).choice(**{k: pick(v) for k, v in opts.items()})
 
     def _arch(self, pick) -> Arch:
         stages = []
@@ -278,13 +251,13 @@ class SearchSpaceSpec(_Spec):
             for j, layer in enumerate(stage.layers):
                 where = f"stages[{i}].layers[{j}]"
                 check(f"{where}.type", layer.type, spec.blocks)
-                for key, allowed in self.block_params.options(layer.type).items():
+                for key, allowed in self.options(layer.type).items():
                     check(f"{where}.{key}", getattr(layer, key), allowed)
         return True
 
     # ---- size of the space ---------------------------------------------------------------
     def _layer_choices(self, stage: StageSpec) -> int:
-        return sum(math.prod(len(v) for v in self.block_params.options(b).values()) for b in stage.blocks)
+        return sum(math.prod(len(v) for v in self.options(b).values()) for b in stage.blocks)
 
     def cardinality(self) -> int:
         """The exact number of distinct archs."""
@@ -310,7 +283,7 @@ class SearchSpaceSpec(_Spec):
             for j in range(max(stage.depths)):
                 dims.append(Dimension(name=f"stages.{i}.layers.{j}.type", choices=tuple(stage.blocks)))
                 for block in stage.blocks:
-                    for key, opts in self.block_params.options(block).items():
+                    for key, opts in self.options(block).items():
                         dims.append(Dimension(name=f"stages.{i}.layers.{j}.{block}.{key}", choices=tuple(opts)))
         return dims
 
@@ -324,7 +297,7 @@ class SearchSpaceSpec(_Spec):
             values[f"stages.{i}.width"] = stage.width
             for j, layer in enumerate(stage.layers):
                 values[f"stages.{i}.layers.{j}.type"] = layer.type
-                for key in self.block_params.options(layer.type):
+                for key in self.options(layer.type):
                     values[f"stages.{i}.layers.{j}.{layer.type}.{key}"] = getattr(layer, key)
         return values
 
@@ -335,9 +308,9 @@ class SearchSpaceSpec(_Spec):
             layers = []
             for j in range(values[f"stages.{i}.depth"]):
                 block = values[f"stages.{i}.layers.{j}.type"]
-                opts = self.block_params.options(block)
+                opts = self.options(block)
                 layers.append(
-                    LAYER_CLASSES[block](**{k: values[f"stages.{i}.layers.{j}.{block}.{k}"] for k in opts})
+                    registry.family(block).choice(**{k: values[f"stages.{i}.layers.{j}.{block}.{k}"] for k in opts})
                 )
             stages.append(StageArch(width=values[f"stages.{i}.width"], layers=tuple(layers)))
         arch = Arch(resolution=values["resolution"], stem_width=values["stem_width"], stages=tuple(stages))
@@ -370,7 +343,7 @@ class SearchSpaceSpec(_Spec):
             active |= {f"stages.{i}.depth", f"stages.{i}.width"}
             for j, layer in enumerate(stage.layers):
                 active.add(f"stages.{i}.layers.{j}.type")
-                active |= {f"stages.{i}.layers.{j}.{layer.type}.{k}" for k in self.block_params.options(layer.type)}
+                active |= {f"stages.{i}.layers.{j}.{layer.type}.{k}" for k in self.options(layer.type)}
         return active
 
 

@@ -6,19 +6,19 @@ modules); `extract(arch)` returns a plain static network with copies of the slic
 
 from __future__ import annotations
 
-import functools
 from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from search_spaces import registry
 from search_spaces.arch import Arch
-from search_spaces.blocks import BLOCKS, ElasticBlock, Site
-from search_spaces.counts import Counts, count_plan
+from search_spaces.blocks import ElasticBlock, Site
 from search_spaces.dynamic import DynamicLinear, ElasticConvNormAct, prefixed
 from search_spaces.spec import SearchSpaceSpec
 from search_spaces.standalone import Network, resize
+from search_spaces.walk import LayerSite, plan, walk
 
 
 class ElasticHead(nn.Module):
@@ -33,10 +33,6 @@ class ElasticHead(nn.Module):
             x = self.features(x, self.width)
         x = F.dropout(x.flatten(2).mean(-1), self.dropout, self.training)  # (B, C)
         return self.classifier(x, self.num_classes)
-
-    def plan(self, cin: int) -> dict[str, Any]:
-        return {"type": "head", "dims": self.dims, "cin": cin, "width": self.width,
-                "num_classes": self.num_classes, "dropout": self.dropout}
 
     def weights(self, cin: int) -> dict[str, Tensor]:
         w = prefixed("classifier", self.classifier.weights(self.width or cin, self.num_classes))
@@ -58,9 +54,12 @@ class HybridSupernet(nn.Module):
             layers = nn.ModuleList()
             width = max(stage.widths)
             for j in range(max(stage.depths)):
-                site = Site(dims, cin_max if j == 0 else width, width, stage.stride if j == 0 else 1, j == 0,
-                            space.block_params)
-                layers.append(nn.ModuleDict({b: BLOCKS[b](site) for b in stage.blocks}))
+                families = {}
+                for b in stage.blocks:
+                    site = Site(dims, cin_max if j == 0 else width, width, stage.stride if j == 0 else 1, j == 0,
+                                space.block_params[b])
+                    families[b] = registry.family(b).elastic(site)
+                layers.append(nn.ModuleDict(families))
             self.stages.append(layers)
             cin_max = width
         self.head = ElasticHead(dims, cin_max, space.head.width, space.num_classes, space.head.dropout)
@@ -85,52 +84,29 @@ class HybridSupernet(nn.Module):
         return self.head(x)
 
     # ---- static networks -------------------------------------------------------------------
-    def _walk(self, arch: Arch):
-        """Yield (plan, weights) of each static layer of `arch`, in order; `weights()` slices on demand,
-        so plans and counts never pay for slicing or kernel transforms."""
-        self.space.contains(arch)
-        dims = self.space.input.dims
-        if arch.resolution != self.space.input.size:
-            yield {"type": "resize", "dims": dims, "size": arch.resolution}, dict
-        stem = self.space.stem
-        cin = self.space.input.channels
-        yield (
-            {"type": "stem", "dims": dims, "cin": cin, "cout": arch.stem_width, "kernel": stem.kernel,
-             "stride": stem.stride},
-            functools.partial(self.stem.weights, cin, arch.stem_width, stem.kernel),
-        )
-        cin = arch.stem_width
-        for i, stage in enumerate(arch.stages):
-            for j, layer in enumerate(stage.layers):
-                block = self.block(i, j, layer.type)
-                yield block.plan(cin, stage.width, layer), functools.partial(block.weights, cin, stage.width, layer)
-                cin = stage.width
-        yield self.head.plan(cin), functools.partial(self.head.weights, cin)
+    def site_weights(self, site: LayerSite) -> dict[str, Tensor]:
+        """The sliced weights of one layer of the walk, named as in its static module."""
+        if site.kind == "resize":
+            return {}
+        if site.kind == "stem":
+            return self.stem.weights(site.cin, site.cout, self.space.stem.kernel)
+        if site.kind == "head":
+            return self.head.weights(site.cin)
+        assert site.stage is not None and site.index is not None
+        return self.block(site.stage, site.index, site.kind).weights(site.cin, site.cout, site.choice)
 
     def plan(self, arch: Arch) -> list[dict[str, Any]]:
-        """The static network of `arch` as data: [{"type": ..., **constructor arguments}, ...]."""
-        return [p for p, _ in self._walk(arch)]
+        """The static network of `arch` as data (see search_spaces.walk.plan; no weights involved)."""
+        return plan(self.space, arch)
 
     @torch.no_grad()
     def extract(self, arch: Arch) -> Network:
         """A plain nn.Module with copies of `arch`'s weights; in eval mode it equals forward(x, arch)."""
-        plan: list[dict[str, Any]] = []
+        sites = walk(self.space, arch)
         state: dict[str, Tensor] = {}
-        for i, (p, w) in enumerate(self._walk(arch)):
-            plan.append(p)
-            state |= prefixed(str(i), {k: v.detach().clone() for k, v in w().items()})
-        net = Network(plan)
+        for i, site in enumerate(sites):
+            state |= prefixed(str(i), {k: v.detach().clone() for k, v in self.site_weights(site).items()})
+        net = Network([site.config for site in sites])
         net.load_state_dict(state)
         net.train(self.training)
         return net
-
-    def counts(self, arch: Arch) -> Counts:
-        return count_plan(self.plan(arch), self.space.input.size)
-
-    def params(self, arch: Arch) -> int:
-        """Parameters of the extracted network of `arch` (exact)."""
-        return self.counts(arch).params
-
-    def macs(self, arch: Arch) -> int:
-        """Multiply-accumulates of one forward pass of `arch` on one sample."""
-        return self.counts(arch).macs

@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, Query
 
 from api.deps import CurrentUser
 from api.errors import error_responses
-from search_spaces import HybridSupernet, SearchSpaceSpec, get_space, list_presets
+from search_spaces import SearchSpaceSpec, count, get_space, list_presets
 
 router = APIRouter(prefix="/api/v1/spaces", tags=["spaces"])
 
@@ -41,5 +41,5 @@ def show_space(name: str, user: CurrentUser) -> dict:
 def sample(name: str, user: CurrentUser, seed: int = Query(0, ge=0, le=2**31)) -> dict:
     space = preset(name)
     arch = space.sample(random.Random(seed))
-    net = HybridSupernet.from_spec(space)
-    return {"arch_id": arch.id, "arch": arch.to_dict(), "params": net.params(arch), "macs": net.macs(arch)}
+    counts = count(space, arch)
+    return {"arch_id": arch.id, "arch": arch.to_dict(), "params": counts.params, "macs": counts.macs}

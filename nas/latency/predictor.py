@@ -12,51 +12,31 @@ from collections.abc import Hashable, Sequence
 
 import numpy as np
 
-from nas.latency.layers import arch_layers
 from nas.latency.table import Correction, LatencyTable, TableError, layer_key
-from search_spaces import Arch, HybridSupernet, SearchSpaceSpec
-
-
-def layer_positions(arch: Arch, input_size: int) -> list[Hashable]:
-    """What decides each static layer of `arch` (in `arch_layers` order): its position and choices."""
-    out: list[Hashable] = []
-    if arch.resolution != input_size:
-        out.append(("resize", arch.resolution))
-    out.append(("stem", arch.resolution, arch.stem_width))
-    cin = arch.stem_width
-    for i, stage in enumerate(arch.stages):
-        for j, layer in enumerate(stage.layers):
-            out.append((arch.resolution, i, j, cin, stage.width, layer))
-            cin = stage.width
-    out.append(("head", arch.resolution, cin))
-    return out
+from search_spaces import Arch, LayerSite, SearchSpaceSpec, walk
 
 
 class LatencyPredictor:
     def __init__(self, table: LatencyTable, space: SearchSpaceSpec):
         table.check_space(space)
         self.table, self.space = table, space
-        self.supernet = HybridSupernet.from_spec(space)
         self.ms = table.lookup()
         self._by_position: dict[Hashable, float] = {}
 
     def layer_ms(self, arch: Arch) -> list[float]:
         """The table entry of each of `arch`'s layers."""
-        positions = layer_positions(arch, self.space.input.size)
-        try:
-            return [self._by_position[p] for p in positions]
-        except KeyError:
-            self._resolve(arch, positions)
-            return [self._by_position[p] for p in positions]
+        return [self._site_ms(site) for site in walk(self.space, arch)]
 
-    def _resolve(self, arch: Arch, positions: list[Hashable]) -> None:
-        layers = arch_layers(self.supernet, arch)
-        for position, (entry, size) in zip(positions, layers, strict=True):
-            ms = self.ms.get(layer_key(entry, size))
+    def _site_ms(self, site: LayerSite) -> float:
+        key = site.key
+        ms = self._by_position.get(key)
+        if ms is None:
+            ms = self.ms.get(layer_key(site.config, site.input_size))
             if ms is None:
-                raise TableError(f"the table has no entry for layer {entry} at input size {size}; rebuild it "
-                                 "(or build the entries of these archs with --archs)")
-            self._by_position[position] = ms
+                raise TableError(f"the table has no entry for layer {site.config} at input size {site.input_size}; "
+                                 "rebuild it (or build the entries of these archs with --archs)")
+            self._by_position[key] = ms
+        return ms
 
     def predict_many(self, archs: Sequence[Arch]) -> np.ndarray:
         c = self.table.correction
@@ -72,8 +52,8 @@ class LatencyPredictor:
 
     def layer_breakdown(self, arch: Arch) -> list[dict]:
         """Each layer's table latency (before the whole-network overhead), for the dashboard."""
-        return [{"layer": e, "input_size": s, "ms": self.ms.get(layer_key(e, s))} for e, s in
-                arch_layers(self.supernet, arch)]
+        return [{"layer": site.config, "input_size": site.input_size,
+                 "ms": self.ms.get(layer_key(site.config, site.input_size))} for site in walk(self.space, arch)]
 
 
 def fit_correction(layer_sums: np.ndarray, layers: np.ndarray, measured: np.ndarray) -> Correction:

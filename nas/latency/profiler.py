@@ -60,10 +60,10 @@ class Measurer:
         return float(ms.sum()), slowdown
 
 
-def covering_archs(supernet: HybridSupernet, wanted: set[str], cover: int, seed: int = COVER_SEED) -> list[Arch]:
+def covering_archs(space: SearchSpaceSpec, wanted: set[str], cover: int, seed: int = COVER_SEED) -> list[Arch]:
     """Random archs, picked greedily, until every wanted layer is used by `cover` of them (or by all
     that use it, for layers that few archs can hold)."""
-    rng, space = random.Random(seed), supernet.space
+    rng = random.Random(seed)
     pool: list[tuple[Arch, set[str]]] = []
     holders: dict[str, list[int]] = defaultdict(list)
     seen: set[str] = set()
@@ -73,7 +73,7 @@ def covering_archs(supernet: HybridSupernet, wanted: set[str], cover: int, seed:
             if arch.id in seen:  # small spaces repeat archs
                 continue
             seen.add(arch.id)
-            keys = {layer_key(e, s) for e, s in arch_layers(supernet, arch)} & wanted
+            keys = {layer_key(e, s) for e, s in arch_layers(space, arch)} & wanted
             for k in keys:
                 holders[k].append(len(pool))
             pool.append((arch, keys))
@@ -106,10 +106,9 @@ def build_table(
     table = _resume(out, space, profile)
     measurer = Measurer(space, profile, table.reference)
     table.reference = measurer.reference
-    supernet = measurer.supernet
     if archs is None:
-        wanted = {layer_key(e, s) for e, s in space_layers(supernet)}
-        networks = covering_archs(supernet, wanted, profile.cover)
+        wanted = {layer_key(e, s) for e, s in space_layers(space)}
+        networks = covering_archs(space, wanted, profile.cover)
     else:
         networks = list({a.id: a for a in archs}.values())
     progress("networks", 0, len(networks))
@@ -117,7 +116,7 @@ def build_table(
     done = set(table.networks)
     for n, arch in enumerate(networks, 1):
         if arch.id not in done:
-            _add_samples(table, entries, arch_layers(supernet, arch), measurer.layer_ms(arch))
+            _add_samples(table, entries, arch_layers(space, arch), measurer.layer_ms(arch))
             table.networks.append(arch.id)
             if n % checkpoint_every == 0:
                 table.build_seconds += time.perf_counter() - t0

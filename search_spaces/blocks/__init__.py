@@ -1,6 +1,10 @@
-"""Block families, one per file, registered by name in BLOCKS."""
+"""Block families, one per file; each registers itself with `register_block` (see search_spaces.registry)."""
 
 from search_spaces.blocks import attention, conv, ssm  # noqa: F401  (registers the families)
-from search_spaces.blocks.base import BLOCKS, ElasticBlock, Site, register_block
+from search_spaces.blocks.attention import AttentionLayer, AttentionParams
+from search_spaces.blocks.base import ElasticBlock, Site, register_block, unregister_block
+from search_spaces.blocks.conv import ConvLayer, ConvParams
+from search_spaces.blocks.ssm import SSMLayer, SSMParams
 
-__all__ = ["BLOCKS", "ElasticBlock", "Site", "register_block"]
+__all__ = ["AttentionLayer", "AttentionParams", "ConvLayer", "ConvParams", "ElasticBlock", "SSMLayer", "SSMParams",
+           "Site", "register_block", "unregister_block"]

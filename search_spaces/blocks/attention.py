@@ -6,24 +6,59 @@ elastic MLP ratio.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
+from pydantic import field_validator
 from torch import Tensor, nn
 
-from search_spaces.arch import AttentionLayer
-from search_spaces.blocks.base import Site, TokenBlock, register_block
+from search_spaces.arch import LayerChoice
+from search_spaces.blocks.base import Site, TokenBlock, entry_config, register_block, transition_counts
+from search_spaces.counts import Counts, linear, total
 from search_spaces.dynamic import DynamicConv, DynamicLayerNorm, DynamicLinear, prefixed
 from search_spaces.dynamic.linear import init_linear_
-from search_spaces.standalone import attention_mix, from_tokens, to_tokens
+from search_spaces.spec import FamilyParams, sorted_choices
+from search_spaces.standalone import AttentionBlock, attention_mix, from_tokens, to_tokens
+from search_spaces.walk import Placement
 
 
-@register_block("attention")
+class AttentionLayer(LayerChoice):
+    type: Literal["attention"] = "attention"
+    heads: int
+    mlp_ratio: int
+
+
+class AttentionParams(FamilyParams):
+    heads: list[int] = [1, 2, 4]
+    head_dim: int = 16
+    mlp_ratios: list[int] = [1, 2, 4]
+
+    _h = field_validator("heads")(classmethod(lambda cls, v: sorted_choices(v, "heads")))
+    _m = field_validator("mlp_ratios")(classmethod(lambda cls, v: sorted_choices(v, "mlp_ratios")))
+
+    def options(self) -> dict[str, list]:
+        return {"heads": self.heads, "mlp_ratio": self.mlp_ratios}
+
+
+def count_attention(p: dict[str, Any], size: int) -> Counts:
+    entry = transition_counts(p, size)
+    size = entry[-1].size
+    c, d, inner, hidden = p["cout"], p["dims"], p["heads"] * p["head_dim"], p["mlp_hidden"]
+    n = size**d  # tokens
+    pos = Counts(c * 3**d + c, c * 3**d * n, size)
+    norms = Counts(4 * c, 0, size)
+    sdpa = Counts(0, 2 * n * n * inner, size)  # q k^T and attn v
+    parts = [pos, norms, linear(c, 3 * inner, n), sdpa, linear(inner, c, n), linear(c, hidden, n), linear(hidden, c, n)]
+    return total(*entry, *parts, size=size)
+
+
+@register_block("attention", choice=AttentionLayer, params=AttentionParams, static=AttentionBlock,
+                count=count_attention, label="attention", colour="#fde68a")
 class ElasticAttention(TokenBlock):
     def __init__(self, site: Site):
         super().__init__(site)
-        p = site.params.attention
+        p = site.params
         c = site.cout_max
         self.head_dim = p.head_dim
         inner_max = max(p.heads) * p.head_dim
@@ -56,10 +91,10 @@ class ElasticAttention(TokenBlock):
         t = t + self.fc2(F.gelu(self.fc1(self.norm2(t), cout * layer.mlp_ratio)), cout)
         return from_tokens(t, x)
 
-    def plan(self, cin: int, cout: int, layer: AttentionLayer) -> dict[str, Any]:
-        return {"type": "attention"} | self.entry_plan(cin, cout) | {
-            "heads": layer.heads, "head_dim": self.head_dim, "mlp_hidden": cout * layer.mlp_ratio,
-        }
+    @staticmethod
+    def static_config(at: Placement, layer: AttentionLayer, params: AttentionParams) -> dict[str, Any]:
+        return entry_config(at) | {"heads": layer.heads, "head_dim": params.head_dim,
+                                   "mlp_hidden": at.cout * layer.mlp_ratio}
 
     def weights(self, cin: int, cout: int, layer: AttentionLayer) -> dict[str, Tensor]:
         hidden = cout * layer.mlp_ratio

@@ -1,4 +1,4 @@
-"""The block interface, the registry of block families, and the shared transition entry."""
+"""The block interface, `register_block`, and the transition shared by token blocks."""
 
 from __future__ import annotations
 
@@ -9,22 +9,25 @@ from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
-from search_spaces.arch import Layer
+from search_spaces import registry
+from search_spaces.arch import LayerChoice
+from search_spaces.counts import Counts, conv_norm
 from search_spaces.dynamic import ElasticConvNormAct, prefixed
-from search_spaces.spec import BlockParams
+from search_spaces.spec import FamilyParams
 from search_spaces.standalone import LAYERS
+from search_spaces.walk import Placement
 
 
 @dataclass(frozen=True)
 class Site:
-    """Where a block sits in the supernet: the largest shapes it must serve."""
+    """Where an elastic block sits in the supernet: the largest shapes it must serve."""
 
     dims: int  # 2 for images, 1 for sequences
     cin_max: int
     cout_max: int
     stride: int
     first: bool  # first layer of its stage: token blocks then start with a Transition
-    params: BlockParams
+    params: Any  # the family's FamilyParams in this space
 
 
 class ElasticBlock(nn.Module, ABC):
@@ -41,35 +44,46 @@ class ElasticBlock(nn.Module, ABC):
         """x: (B, cin, *S) -> (B, cout, *S'), for the choices in `layer`."""
 
     @abstractmethod
-    def plan(self, cin: int, cout: int, layer: Any) -> dict[str, Any]:
-        """The static layer's type and constructor arguments (see standalone.LAYERS)."""
-
-    @abstractmethod
     def weights(self, cin: int, cout: int, layer: Any) -> dict[str, Tensor]:
         """The sliced weights, named as in the static layer's state dict."""
 
-    def extract(self, cin: int, cout: int, layer: Layer) -> nn.Module:
+    @staticmethod
+    @abstractmethod
+    def static_config(at: Placement, layer: Any, params: Any) -> dict[str, Any]:
+        """The static layer's constructor arguments (pure: no weights)."""
+
+    def placement(self, cin: int, cout: int) -> Placement:
+        return Placement(self.site.dims, cin, cout, self.site.stride, self.site.first)
+
+    def extract(self, cin: int, cout: int, layer: LayerChoice) -> nn.Module:
         """A plain torch layer holding copies of the sliced weights."""
-        plan = self.plan(cin, cout, layer)
-        module = LAYERS[plan["type"]](**{k: v for k, v in plan.items() if k != "type"})
+        module = registry.family(self.family).static(**self.static_config(self.placement(cin, cout), layer, self.site.params))
         module.load_state_dict({k: v.detach() for k, v in self.weights(cin, cout, layer).items()})
         return module
 
 
-BLOCKS: dict[str, type[ElasticBlock]] = {}
-
-
-def register_block(name: str) -> Callable[[type[ElasticBlock]], type[ElasticBlock]]:
-    """Class decorator: make a block family available to search spaces under `name`."""
+def register_block(
+    name: str, *, choice: type[LayerChoice], params: type[FamilyParams], static: type[nn.Module],
+    count: Callable[[dict[str, Any], int], Counts], label: str, colour: str, letter: str | None = None,
+) -> Callable[[type[ElasticBlock]], type[ElasticBlock]]:
+    """Class decorator on a family's elastic block: register the family under `name` with everything
+    the product needs for it (see registry.BlockFamily)."""
 
     def add(cls: type[ElasticBlock]) -> type[ElasticBlock]:
-        if name in BLOCKS:
-            raise ValueError(f"block family {name!r} is already registered")
+        registry.add_family(registry.BlockFamily(
+            name=name, choice=choice, params=params, elastic=cls, static=static, config=cls.static_config,
+            count=count, label=label, colour=colour, letter=letter or name[0]))
         cls.family = name
-        BLOCKS[name] = cls
+        LAYERS[name] = static  # standalone.Network builds the family's layers by type
         return cls
 
     return add
+
+
+def unregister_block(name: str) -> None:
+    """Remove a family registered with `register_block` (for tests that define their own)."""
+    registry.remove_family(name)
+    LAYERS.pop(name, None)
 
 
 class ElasticTransition(nn.Module):
@@ -89,6 +103,19 @@ class ElasticTransition(nn.Module):
         )
 
 
+def entry_config(at: Placement) -> dict[str, Any]:
+    """The constructor arguments every token block's static layer shares (its optional transition)."""
+    return {"dims": at.dims, "cin": at.cin, "cout": at.cout, "stride": at.stride, "transition": at.first}
+
+
+def transition_counts(p: dict[str, Any], size: int) -> list[Counts]:
+    """Counts of the optional strided transition a token block starts its stage with."""
+    if not p["transition"]:
+        return [Counts(0, 0, size)]
+    dw = conv_norm(p["dims"], p["cin"], p["cin"], 3, p["stride"], p["cin"], size)
+    return [dw, conv_norm(p["dims"], p["cin"], p["cout"], 1, 1, 1, dw.size)]
+
+
 class TokenBlock(ElasticBlock):
     """Base of blocks that mix tokens (attention, SSM): an optional transition, then the mixer."""
 
@@ -98,9 +125,6 @@ class TokenBlock(ElasticBlock):
 
     def enter(self, x: Tensor, cout: int) -> Tensor:
         return self.transition(x, cout) if self.transition is not None else x
-
-    def entry_plan(self, cin: int, cout: int) -> dict[str, Any]:
-        return {"dims": self.site.dims, "cin": cin, "cout": cout, "stride": self.site.stride, "transition": self.site.first}
 
     def entry_weights(self, cin: int, cout: int) -> dict[str, Tensor]:
         return prefixed("transition", self.transition.weights(cin, cout)) if self.transition is not None else {}

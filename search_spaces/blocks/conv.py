@@ -2,25 +2,65 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import field_validator
 from torch import Tensor
 
-from search_spaces.arch import ConvLayer
+from search_spaces.arch import LayerChoice
 from search_spaces.blocks.base import ElasticBlock, Site, register_block
+from search_spaces.counts import Counts, conv_norm, linear, total
 from search_spaces.dynamic import DynamicLinear, ElasticConvNormAct, prefixed
-from search_spaces.standalone import squeeze_excite
+from search_spaces.spec import FamilyParams, sorted_choices
+from search_spaces.standalone import MBConv, squeeze_excite
+from search_spaces.walk import Placement
+
+
+class ConvLayer(LayerChoice):
+    type: Literal["conv"] = "conv"
+    kernel: int
+    expand: int
+    se: bool
+
+
+class ConvParams(FamilyParams):
+    kernels: list[int] = [3, 5, 7]
+    expands: list[int] = [2, 4, 6]
+    se: list[bool] = [False, True]
+
+    @field_validator("kernels")
+    @classmethod
+    def _kernels(cls, v: list[int]) -> list[int]:
+        if any(k not in (1, 3, 5, 7, 9) for k in v):
+            raise ValueError(f"kernels must be odd sizes in 1..9, got {v}")
+        return sorted_choices(v, "kernels")
+
+    _e = field_validator("expands")(classmethod(lambda cls, v: sorted_choices(v, "expands")))
+    _s = field_validator("se")(classmethod(lambda cls, v: sorted_choices(v, "se")))
+
+    def options(self) -> dict[str, list]:
+        return {"kernel": self.kernels, "expand": self.expands, "se": self.se}
 
 
 def se_hidden(mid: int) -> int:
     return max(8, mid // 4)
 
 
-@register_block("conv")
+def count_mbconv(p: dict[str, Any], size: int) -> Counts:
+    d, mid = p["dims"], p["mid"]
+    expand = conv_norm(d, p["cin"], mid, 1, 1, 1, size)
+    dw = conv_norm(d, mid, mid, p["kernel"], p["stride"], mid, size)
+    se = [linear(mid, p["se_hidden"], 1), linear(p["se_hidden"], mid, 1)] if p["se_hidden"] else []
+    project = conv_norm(d, mid, p["cout"], 1, 1, 1, dw.size)
+    return total(expand, dw, *se, project, size=dw.size)
+
+
+@register_block("conv", choice=ConvLayer, params=ConvParams, static=MBConv, count=count_mbconv,
+                label="conv (MBConv)", colour="#dbeafe")
 class ElasticMBConv(ElasticBlock):
     def __init__(self, site: Site):
         super().__init__(site)
-        p = site.params.conv
+        p = site.params
         mid_max = site.cin_max * max(p.expands)
         self.expand = ElasticConvNormAct(site.dims, site.cin_max, mid_max)
         self.depthwise = ElasticConvNormAct(site.dims, mid_max, mid_max, p.kernels, site.stride, depthwise=True)
@@ -43,12 +83,11 @@ class ElasticMBConv(ElasticBlock):
         assert self.se_reduce is not None and self.se_expand is not None, "the space has no squeeze-excite"
         return self.se_reduce.weights(mid, hidden), self.se_expand.weights(hidden, mid)
 
-    def plan(self, cin: int, cout: int, layer: ConvLayer) -> dict[str, Any]:
-        mid = cin * layer.expand
-        return {
-            "type": "conv", "dims": self.site.dims, "cin": cin, "cout": cout, "mid": mid, "kernel": layer.kernel,
-            "stride": self.site.stride, "se_hidden": se_hidden(mid) if layer.se else 0,
-        }
+    @staticmethod
+    def static_config(at: Placement, layer: ConvLayer, params: ConvParams) -> dict[str, Any]:
+        mid = at.cin * layer.expand
+        return {"dims": at.dims, "cin": at.cin, "cout": at.cout, "mid": mid, "kernel": layer.kernel,
+                "stride": at.stride, "se_hidden": se_hidden(mid) if layer.se else 0}
 
     def weights(self, cin: int, cout: int, layer: ConvLayer) -> dict[str, Tensor]:
         mid = cin * layer.expand

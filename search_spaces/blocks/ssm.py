@@ -9,16 +9,62 @@ its own; the static layer holds them concatenated.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal
 
 import torch
+from pydantic import field_validator
 from torch import Tensor, nn
 
-from search_spaces.arch import SSMLayer
-from search_spaces.blocks.base import Site, TokenBlock, register_block
+from search_spaces.arch import LayerChoice
+from search_spaces.blocks.base import Site, TokenBlock, entry_config, register_block, transition_counts
+from search_spaces.counts import Counts, total
 from search_spaces.dynamic import DynamicLayerNorm, prefixed
 from search_spaces.dynamic.linear import init_linear_
-from search_spaces.standalone import from_tokens, ssm_mix, to_tokens
+from search_spaces.spec import FamilyParams, sorted_choices
+from search_spaces.standalone import SSMBlock, from_tokens, ssm_mix, to_tokens
+from search_spaces.walk import Placement
+
+
+class SSMLayer(LayerChoice):
+    type: Literal["ssm"] = "ssm"
+    state: int
+    expand: int
+
+
+class SSMParams(FamilyParams):
+    states: list[int] = [8, 16]
+    expands: list[int] = [1, 2]
+    head_dim: int = 8
+    conv_kernel: int = 4
+    chunk: int = 16
+    bidirectional: bool = True  # images are scanned in both directions
+
+    _st = field_validator("states")(classmethod(lambda cls, v: sorted_choices(v, "states")))
+    _ex = field_validator("expands")(classmethod(lambda cls, v: sorted_choices(v, "expands")))
+
+    def options(self) -> dict[str, list]:
+        return {"state": self.states, "expand": self.expands}
+
+    def check_width(self, width: int) -> str | None:
+        bad = [e for e in self.expands if (width * e) % self.head_dim]
+        return f"x ssm expand {bad[0]} must be a multiple of ssm head_dim {self.head_dim}" if bad else None
+
+
+def count_ssm(p: dict[str, Any], size: int) -> Counts:
+    entry = transition_counts(p, size)
+    size = entry[-1].size
+    c, e, n, hd, k, q = p["cout"], p["inner"], p["state"], p["head_dim"], p["conv_kernel"], p["chunk"]
+    h = e // hd
+    length = size ** p["dims"]
+    chunks = math.ceil(length / q)
+    scan = chunks * (q * q * n + h * q * q * hd)  # within chunks
+    if chunks > 1:  # chunk states, the state carried between chunks, and its contribution
+        scan += chunks * 2 * q * n * h * hd + chunks * chunks * h * hd * n
+    per_direction = length * e * k + scan
+    directions = 2 if p["bidirectional"] else 1
+    params = 2 * c + c * (2 * e + 2 * n + h) + e * k + e + 3 * h + e * c
+    macs = length * c * (2 * e + 2 * n + h) + directions * per_direction + length * e * c
+    return total(*entry, Counts(params, macs, size), size=size)
 
 
 def sequential_scan(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor) -> Tensor:
@@ -33,11 +79,12 @@ def sequential_scan(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor) -> T
     return torch.stack(ys, dim=1)
 
 
-@register_block("ssm")
+@register_block("ssm", choice=SSMLayer, params=SSMParams, static=SSMBlock, count=count_ssm,
+                label="ssm (Mamba-2 style)", colour="#bbf7d0")
 class ElasticSSM(TokenBlock):
     def __init__(self, site: Site):
         super().__init__(site)
-        p = site.params.ssm
+        p = site.params
         c = site.cout_max
         self.cfg = p
         inner_max = c * max(p.expands)
@@ -93,11 +140,11 @@ class ElasticSSM(TokenBlock):
         )
         return from_tokens(t, x)
 
-    def plan(self, cin: int, cout: int, layer: SSMLayer) -> dict[str, Any]:
-        p = self.cfg
-        return {"type": "ssm"} | self.entry_plan(cin, cout) | {
-            "inner": cout * layer.expand, "state": layer.state, "head_dim": p.head_dim,
-            "conv_kernel": p.conv_kernel, "chunk": p.chunk, "bidirectional": p.bidirectional,
+    @staticmethod
+    def static_config(at: Placement, layer: SSMLayer, params: SSMParams) -> dict[str, Any]:
+        return entry_config(at) | {
+            "inner": at.cout * layer.expand, "state": layer.state, "head_dim": params.head_dim,
+            "conv_kernel": params.conv_kernel, "chunk": params.chunk, "bidirectional": params.bidirectional,
         }
 
     def weights(self, cin: int, cout: int, layer: SSMLayer) -> dict[str, Tensor]:

@@ -12,7 +12,7 @@ from nas.latency.predictor import fit_correction
 from nas.latency.profiler import covering_archs, validate_table
 from nas.latency.table import Entry, layer_key, space_ref
 from nas.latency.timing import fast_mean, paired
-from search_spaces import HybridSupernet, get_space
+from search_spaces import get_space
 
 TINY = get_space("hybrid-tiny")
 QUICK = {"warmup": 1, "repeats": 6, "block": 3, "cover": 1, "threads": 1}
@@ -23,18 +23,16 @@ def profile(device="cpu", **kw) -> HardwareProfile:
 
 
 def fake_table(space=TINY) -> LatencyTable:
-    net = HybridSupernet.from_spec(space)
     rng = np.random.default_rng(0)
-    entries = [Entry(layer=e, input_size=s, ms=float(rng.uniform(0.01, 1)), spread=0.0) for e, s in space_layers(net)]
+    entries = [Entry(layer=e, input_size=s, ms=float(rng.uniform(0.01, 1)), spread=0.0) for e, s in space_layers(space)]
     return LatencyTable(space=space_ref(space), profile=profile(), entries=entries)
 
 
 def test_every_arch_layer_is_enumerated():
-    net = HybridSupernet.from_spec(TINY)
-    keys = {json.dumps([e, s], sort_keys=True) for e, s in space_layers(net)}
+    keys = {json.dumps([e, s], sort_keys=True) for e, s in space_layers(TINY)}
     rng = random.Random(0)
     for arch in [TINY.largest(), TINY.smallest()] + [TINY.sample(rng) for _ in range(100)]:
-        for entry, size in arch_layers(net, arch):
+        for entry, size in arch_layers(TINY, arch):
             assert json.dumps([entry, size], sort_keys=True) in keys
 
 
@@ -63,7 +61,7 @@ def test_predictor_is_the_sum_of_the_archs_entries():
     lookup = {json.dumps([e.layer, e.input_size], sort_keys=True): e.ms for e in table.entries}
     rng = random.Random(1)
     archs = [TINY.sample(rng) for _ in range(20)]
-    by_hand = [sum(lookup[json.dumps([e, s], sort_keys=True)] for e, s in arch_layers(predictor.supernet, a))
+    by_hand = [sum(lookup[json.dumps([e, s], sort_keys=True)] for e, s in arch_layers(predictor.space, a))
                for a in archs]
     assert np.allclose(predictor.predict_many(archs), by_hand)
     assert predictor(archs[0]) == pytest.approx(by_hand[0])
@@ -82,7 +80,7 @@ def test_predictor_adds_the_overhead():
     table.correction.constant, table.correction.per_layer = 0.1, 0.01
     predictor = LatencyPredictor(table, TINY)
     arch = TINY.largest()
-    layers = arch_layers(predictor.supernet, arch)
+    layers = arch_layers(predictor.space, arch)
     by_hand = sum(table.lookup()[layer_key(e, s)] for e, s in layers) + 0.1 + 0.01 * len(layers)
     assert predictor(arch) == pytest.approx(by_hand)
     assert predictor.predict_many([arch, TINY.smallest()])[0] == pytest.approx(by_hand)
@@ -123,12 +121,11 @@ def test_reference_pairing_cancels_a_machine_slowdown():
 
 
 def test_cover_times_every_layer_in_enough_networks():
-    net = HybridSupernet.from_spec(TINY)
-    wanted = {layer_key(e, s) for e, s in space_layers(net)}
-    archs = covering_archs(net, wanted, cover=2)
+    wanted = {layer_key(e, s) for e, s in space_layers(TINY)}
+    archs = covering_archs(TINY, wanted, cover=2)
     uses: dict[str, int] = {}
     for arch in archs:
-        for key in {layer_key(e, s) for e, s in arch_layers(net, arch)}:
+        for key in {layer_key(e, s) for e, s in arch_layers(TINY, arch)}:
             uses[key] = uses.get(key, 0) + 1
     assert set(uses) == wanted and min(uses.values()) >= 2
     assert len(archs) == len({a.id for a in archs}) and len(archs) < len(wanted)
@@ -142,10 +139,10 @@ def _cover_ids_in_a_new_process() -> list[str]:
     import sys
 
     code = ("from nas.latency.profiler import covering_archs; from nas.latency.layers import space_layers; "
-            "from nas.latency.table import layer_key; from search_spaces import HybridSupernet, get_space; "
-            "net = HybridSupernet.from_spec(get_space('hybrid-tiny')); "
-            "wanted = {layer_key(e, s) for e, s in space_layers(net)}; "
-            "print(' '.join(a.id for a in covering_archs(net, wanted, cover=2)))")
+            "from nas.latency.table import layer_key; from search_spaces import get_space; "
+            "space = get_space('hybrid-tiny'); "
+            "wanted = {layer_key(e, s) for e, s in space_layers(space)}; "
+            "print(' '.join(a.id for a in covering_archs(space, wanted, cover=2)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env=os.environ | {"PYTHONHASHSEED": "12345"})
     return out.stdout.split()
@@ -177,7 +174,7 @@ def test_profiler_builds_resumes_and_validates_tiny(tmp_path):
     assert resumed[0] == ("networks", 0, networks) and table.networks[:20] == partial.networks
     assert len(table.networks) == networks == len(set(table.networks))
     assert table.reference == partial.reference  # the unit is measured once per table
-    assert len(table.entries) == len(list(space_layers(HybridSupernet.from_spec(TINY)))) == 133
+    assert len(table.entries) == len(list(space_layers(TINY))) == 133
     assert all(e.ms > 0 and len(e.samples) >= 1 for e in table.entries)
     assert table.correction.networks == 6
     report = validate_table(table, TINY, samples=6, repeat_for_noise=2, plot=tmp_path / "plot.png")
@@ -190,16 +187,15 @@ def test_profiler_builds_resumes_and_validates_tiny(tmp_path):
 def test_build_for_given_archs_only(tmp_path):
     archs = [TINY.largest(), TINY.smallest()]
     table = build_table(TINY, profile(), tmp_path / "lut.json", calibration=0, archs=archs)
-    net = HybridSupernet.from_spec(TINY)
     assert {layer_key(e.layer, e.input_size) for e in table.entries} == {
-        layer_key(e, s) for a in archs for e, s in arch_layers(net, a)}
+        layer_key(e, s) for a in archs for e, s in arch_layers(TINY, a)}
     assert LatencyPredictor(table, TINY)(archs[0]) > 0
 
 
 def test_onnxruntime_backend_times_layer_sessions(tmp_path):
     arch = TINY.smallest()
     table = build_table(TINY, profile(backend="onnxruntime"), tmp_path / "ort.json", calibration=2, archs=[arch])
-    assert len(table.entries) == len(arch_layers(HybridSupernet.from_spec(TINY), arch))
+    assert len(table.entries) == len(arch_layers(TINY, arch))
     assert all(e.ms > 0 for e in table.entries) and table.correction.networks == 1  # calibrated on the given arch
 
 

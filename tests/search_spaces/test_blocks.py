@@ -5,14 +5,18 @@ import random
 import pytest
 import torch
 
-from search_spaces.blocks import BLOCKS, Site
-from search_spaces.spec import LAYER_CLASSES, BlockParams
+from search_spaces.blocks import Site
+from search_spaces.registry import BLOCKS
 
-PARAMS = BlockParams.model_validate({
+CUSTOM = {  # options other than the defaults, where the defaults would make the test too slow or too easy
     "conv": {"kernels": [3, 5, 7], "expands": [1, 3], "se": [False, True]},
     "attention": {"heads": [1, 2, 3], "head_dim": 8, "mlp_ratios": [1, 2]},
     "ssm": {"states": [4, 8], "expands": [1, 2], "head_dim": 8, "chunk": 4},
-})
+}
+
+
+def params(family):
+    return BLOCKS[family].params.model_validate(CUSTOM.get(family, {}))
 CASES = [  # dims, cin_max, cout_max, stride, first, size
     (2, 16, 24, 2, True, 7),
     (2, 24, 24, 1, False, 5),
@@ -23,9 +27,9 @@ CASES = [  # dims, cin_max, cout_max, stride, first, size
 
 def _layers(family):
     rng = random.Random(0)
-    opts = PARAMS.options(family)
-    return [LAYER_CLASSES[family](**{k: rng.choice(v) for k, v in opts.items()}) for _ in range(4)] + [
-        LAYER_CLASSES[family](**{k: v[-1] for k, v in opts.items()})
+    opts, choice = params(family).options(), BLOCKS[family].choice
+    return [choice(**{k: rng.choice(v) for k, v in opts.items()}) for _ in range(4)] + [
+        choice(**{k: v[-1] for k, v in opts.items()})
     ]
 
 
@@ -39,8 +43,8 @@ def _channels(site):
 @pytest.mark.parametrize("case", CASES)
 def test_extracted_block_matches_elastic_block(family, case):
     dims, cin_max, cout_max, stride, first, size = case
-    site = Site(dims, cin_max, cout_max, stride, first, PARAMS)
-    block = BLOCKS[family](site).eval()
+    site = Site(dims, cin_max, cout_max, stride, first, params(family))
+    block = BLOCKS[family].elastic(site).eval()
     for cin, cout in [(cin_max, cout_max), _channels(site)]:
         x = torch.randn(2, cin, *(size,) * dims)
         for layer in _layers(family):
@@ -53,8 +57,8 @@ def test_extracted_block_matches_elastic_block(family, case):
 
 @pytest.mark.parametrize("family", sorted(BLOCKS))
 def test_block_trains_and_only_used_weights_get_gradients(family):
-    site = Site(2, 16, 16, 1, True, PARAMS)
-    block = BLOCKS[family](site).train()
+    site = Site(2, 16, 16, 1, True, params(family))
+    block = BLOCKS[family].elastic(site).train()
     layer = _layers(family)[0]
     cin, cout = 8, 8
     used = block.weights(cin, cout, layer)
@@ -76,7 +80,7 @@ def test_block_trains_and_only_used_weights_get_gradients(family):
 
 
 def test_registry_rejects_duplicates():
-    from search_spaces.blocks import register_block
+    from search_spaces.registry import add_family
 
     with pytest.raises(ValueError, match="already registered"):
-        register_block("conv")(type("X", (), {}))
+        add_family(BLOCKS["conv"])

@@ -5,8 +5,16 @@ import random
 import numpy as np
 import pytest
 
-from search_spaces import Arch, ArchError, SpaceError, get_space, list_presets, space_from_dict
-from search_spaces.arch import ConvLayer, StageArch
+from search_spaces import (
+    Arch,
+    ArchError,
+    ConvLayer,
+    SpaceError,
+    StageArch,
+    get_space,
+    list_presets,
+    space_from_dict,
+)
 
 PRESETS = ["hybrid-tiny", "hybrid-small", "hybrid-seq", "hybrid-mobile"]
 

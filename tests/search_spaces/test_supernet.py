@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
-from search_spaces import ArchError, HybridSupernet, get_space
+from search_spaces import ArchError, HybridSupernet, count, get_space
 
 COUNTS = {"hybrid-tiny": 50, "hybrid-small": 50, "hybrid-seq": 50, "hybrid-mobile": 2}
 
@@ -26,7 +26,7 @@ def test_extracted_network_equals_supernet(name):
             y_static = static(x)
         assert y.shape == (2, space.num_classes)
         assert (y - y_static).abs().max().item() <= 1e-5, arch.to_json()
-        assert net.params(arch) == sum(p.numel() for p in static.parameters())
+        assert count(space, arch).params == sum(p.numel() for p in static.parameters())
         types |= set(arch.layer_types())
     assert types == {"conv", "attention", "ssm"}
 
@@ -41,7 +41,7 @@ def test_analytic_macs_match_torch_flop_counter(name):
         # the math backend runs attention as matmuls, which the flop counter sees
         with FlopCounterMode(display=False) as counter, sdpa_kernel(SDPBackend.MATH), torch.no_grad():
             static(torch.randn(1, *space.input_shape))
-        assert net.macs(arch) == counter.get_total_flops() // 2
+        assert count(space, arch).macs == counter.get_total_flops() // 2
 
 
 def test_extracted_network_is_independent_of_the_supernet():
