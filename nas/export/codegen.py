@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import json
 import pprint
+import textwrap
 from typing import Any
 
 from search_spaces import standalone
@@ -49,8 +50,19 @@ def layers_source() -> str:
     return source[source.index("from __future__ import annotations") :]
 
 
+def registered_layers_source(plan: list[dict[str, Any]]) -> str:
+    """The source of each static layer class the plan uses that standalone.py does not define (block
+    families registered elsewhere: their static module must need only torch and standalone.py's helpers)."""
+    parts = []
+    for kind in dict.fromkeys(p["type"] for p in plan):
+        cls = standalone.LAYERS[kind]
+        if cls.__module__ != standalone.__name__:
+            parts.append(f"\n\n{textwrap.dedent(inspect.getsource(cls)).rstrip()}\n\n\nLAYERS[{kind!r}] = {cls.__name__}\n")
+    return "".join(parts)
+
+
 def model_source(arch_id: str, plan: list[dict[str, Any]], input_shape: tuple[int, ...], title: str) -> str:
     shape = ", ".join(str(s) for s in input_shape)
     plan_text = pprint.pformat(json.loads(json.dumps(plan)), indent=1, width=100, sort_dicts=False)
-    return (HEADER.format(title=title, shape=shape) + layers_source().rstrip() + "\n"
+    return (HEADER.format(title=title, shape=shape) + layers_source().rstrip() + "\n" + registered_layers_source(plan)
             + FOOTER.format(arch_id=arch_id, input_shape=tuple(input_shape), plan=plan_text))
