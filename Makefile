@@ -34,6 +34,7 @@ browser:
 lint: setup
 	$(BIN)/ruff check nas search_spaces api workers tests benchmarks
 	$(BIN)/mypy nas search_spaces api workers
+	$(BIN)/lint-imports
 
 test: lint browser
 	$(BIN)/pytest -q

@@ -10,10 +10,10 @@ from fastapi.middleware.cors import CORSMiddleware
 from api.dashboard import routes as dashboard
 from api.errors import BodySizeLimit, install_error_handlers
 from api.routes import datasets, hardware, health, searches, spaces, users
-from api.settings import Settings
 from nas import __version__
+from nas.settings import Settings
 from nas.store import Database, migrate
-from workers.dispatcher import Dispatcher, DispatchSettings
+from workers.dispatcher import Dispatcher
 
 
 def create_app(settings: Settings, run_workers: bool = True) -> FastAPI:
@@ -26,11 +26,7 @@ def create_app(settings: Settings, run_workers: bool = True) -> FastAPI:
     async def lifespan(app: FastAPI):
         dispatcher = None
         if run_workers:
-            dispatcher = Dispatcher(db, DispatchSettings(
-                database_url=settings.db_url, data_dir=str(settings.data_dir.resolve()),
-                max_concurrent=settings.max_concurrent, lease_seconds=settings.lease_seconds,
-                ray_address=settings.ray_address,
-            ))
+            dispatcher = Dispatcher(db, settings)
             dispatcher.start()
         yield
         if dispatcher:

@@ -9,7 +9,7 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from api.settings import Settings
+from nas.settings import Settings
 from nas.store import Database, repo
 from nas.store.models import User
 

@@ -7,7 +7,7 @@ import logging
 import uvicorn
 
 from api.app import create_app
-from api.settings import Settings
+from nas.settings import Settings
 from nas.store import repo
 
 

@@ -1,4 +1,7 @@
-"""`nas` command line (Typer)."""
+"""`nas` command line, engine commands (Typer): spaces, search, export, latency.
+
+The service commands (serve, submit, status, ...) are added on top by api.cli, which is the console script.
+"""
 
 from __future__ import annotations
 
@@ -17,8 +20,6 @@ spaces_app = typer.Typer(help="Inspect search spaces.", no_args_is_help=True)
 app.add_typer(spaces_app, name="spaces")
 latency_app = typer.Typer(help="Build, validate and query hardware latency tables.", no_args_is_help=True)
 app.add_typer(latency_app, name="latency")
-users_app = typer.Typer(help="Manage users on a server.", no_args_is_help=True)
-app.add_typer(users_app, name="users")
 console = Console()
 
 
@@ -116,109 +117,6 @@ def export(
     except (ExportError, DataError, SpaceError, ArchError) as err:
         raise fail(str(err)) from None
     console.print(f"wrote {path}")
-
-
-@app.command("serve")
-def serve(
-    host: str = typer.Option("127.0.0.1", help="bind address"),
-    port: int = typer.Option(8000, help="port"),
-    data_dir: Path | None = typer.Option(None, "--data-dir", help="runs, uploads, SQLite file (NAS_DATA_DIR)"),
-    demo: bool = typer.Option(False, "--demo", help="queue the default digits search if there is none yet"),
-    show_token: bool = typer.Option(False, "--show-token", help="print the admin token saved in the data dir"),
-) -> None:
-    """Run the API, the dispatcher and a local Ray (or NAS_RAY_ADDRESS's cluster) on one machine."""
-    from api.server import serve as run_server
-    from api.settings import Settings
-
-    try:
-        settings = Settings.from_env(data_dir=data_dir)
-    except ValueError as err:
-        raise fail(f"bad NAS_* setting: {err}") from None
-    run_server(settings, host, port, demo=demo, show_saved_token=show_token)
-
-
-@app.command("worker")
-def worker(
-    address: str | None = typer.Option(None, help="the Ray head (default NAS_RAY_ADDRESS)"),
-) -> None:
-    """Join a Ray cluster as a worker node and run the searches it is given."""
-    import os
-    import subprocess
-
-    head = address or os.environ.get("NAS_RAY_ADDRESS")
-    if not head:
-        raise fail("give --address or set NAS_RAY_ADDRESS to the Ray head (host:port)")
-    raise typer.Exit(subprocess.call(["ray", "start", f"--address={head}", "--block"]))
-
-
-def _client(url: str | None, token: str | None):
-    from nas.client import Client
-
-    return Client(url, token)
-
-
-URL = typer.Option(None, "--url", help="server URL (default NAS_URL or http://127.0.0.1:8000)")
-TOKEN = typer.Option(None, "--token", help="API token (default NAS_TOKEN)")
-
-
-@app.command("submit")
-def submit(config_path: Path = typer.Argument(..., metavar="CONFIG.yaml"), name: str = "",
-           url: str | None = URL, token: str | None = TOKEN) -> None:
-    """Queue a search on a server (an npz dataset is uploaded first)."""
-    from nas.client import ClientError
-    from nas.schemas import ConfigError, load_search_config
-
-    try:
-        config = load_search_config(config_path)
-        client = _client(url, token)
-        if config.dataset.name == "npz" and config.dataset.path:
-            config.dataset.path = client.upload_dataset(Path(config.dataset.path))
-        out = client.submit(config.model_dump(mode="json", exclude_none=True), name=name or config_path.stem)
-    except (ConfigError, ClientError) as err:
-        raise fail(str(err)) from None
-    console.print(f"queued search {out['id']}")
-
-
-@app.command("status")
-def status(search_id: str | None = typer.Argument(None), url: str | None = URL, token: str | None = TOKEN) -> None:
-    """One search's status, or a table of yours."""
-    from nas.client import ClientError
-
-    try:
-        client = _client(url, token)
-        rows = [client.search(search_id)] if search_id else client.searches()
-    except ClientError as err:
-        raise fail(str(err)) from None
-    table = Table("id", "name", "status", "phase", "progress", "attempt", "best accuracy", "error")
-    for r in rows:
-        table.add_row(r["id"], r["name"], r["status"], r["phase"], f"{100 * r['progress']:.0f}%", str(r["attempt"]),
-                      f"{r['best'].get('accuracy', 0):.4f}" if r["best"] else "", (r["error"] or "")[:60])
-    console.print(table)
-
-
-@app.command("cancel")
-def cancel(search_id: str, url: str | None = URL, token: str | None = TOKEN) -> None:
-    """Cancel a search (a running one stops within seconds and keeps what it found)."""
-    from nas.client import ClientError
-
-    try:
-        out = _client(url, token).cancel(search_id)
-    except ClientError as err:
-        raise fail(str(err)) from None
-    console.print(f"search {search_id}: {out['status']}{' (stopping)' if out['cancel_requested'] else ''}")
-
-
-@users_app.command("create")
-def users_create(name: str, admin: bool = typer.Option(False, "--admin"), url: str | None = URL,
-                 token: str | None = TOKEN) -> None:
-    """Create a user (needs an admin token); prints the new user's token once."""
-    from nas.client import ClientError
-
-    try:
-        out = _client(url, token).create_user(name, admin)
-    except ClientError as err:
-        raise fail(str(err)) from None
-    print(f"user {out['name']} token: {out['token']}")
 
 
 @latency_app.command("build")

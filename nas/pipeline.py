@@ -15,52 +15,34 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file
 
-from nas.data import DataSplits, load_dataset
+from nas.data import DataSplits, prepare
 from nas.evaluate import Evaluator
 from nas.export.model import export_network, save_network
+from nas.files import save_tensors, write_text_atomic
 from nas.finalize import fine_tune
 from nas.progress import ForwardingReporter, Reporter
+from nas.rundir import CANDIDATES, CONFIG, RESULT, SUPERNET_WEIGHTS, saved_model
 from nas.schemas import MAXIMIZE, Candidate, SearchConfig, SearchResult
 from nas.search import Objectives, hypervolume, make_strategy
 from nas.search.loop import front_of, run_strategy
-from nas.train import atomic_write, save_tensors, train_supernet
-from search_spaces import Arch, HybridSupernet, SearchSpaceSpec, get_space
-
-RESULT = "result.json"
-SUPERNET_WEIGHTS = "supernet.safetensors"
-CANDIDATES = "candidates.jsonl"
-MODELS = "models"  # ready-to-export network of every front arch: <arch_id>.safetensors
+from nas.train import train_supernet
+from search_spaces import Arch, HybridSupernet, SearchSpaceSpec, UserError
 
 
-class RunDirError(ValueError):
+class RunDirError(UserError):
     """The output folder holds a run of a different config."""
-
-
-def prepare(config: SearchConfig) -> tuple[DataSplits, SearchSpaceSpec]:
-    """Load the dataset and re-target the space to its input shape and classes."""
-    data = load_dataset(config.dataset)
-    space = get_space(config.space).with_input(data.input_shape, data.num_classes)
-    return data, space
 
 
 def claim_workdir(workdir: Path, config: SearchConfig) -> None:
     """Remember the config in `workdir`; refuse to resume a run of another config there."""
     workdir.mkdir(parents=True, exist_ok=True)
-    stamp = workdir / "config.json"
+    stamp = workdir / CONFIG
     text = config.model_dump_json(indent=2)
     if stamp.exists() and json.loads(stamp.read_text()) != json.loads(text):
         raise RunDirError(f"{workdir} holds a run of a different config; choose another output folder")
     if not stamp.exists():
-        atomic_write(stamp, lambda tmp: Path(tmp).write_text(text))
-
-
-def load_supernet(workdir: Path, space: SearchSpaceSpec) -> HybridSupernet:
-    """The trained supernet a finished run left in `workdir`."""
-    net = HybridSupernet.from_spec(space)
-    net.load_state_dict(load_file(workdir / SUPERNET_WEIGHTS))
-    return net.eval()
+        write_text_atomic(stamp, text)
 
 
 def latency_function(config: SearchConfig, space: SearchSpaceSpec) -> Callable[[Arch], float] | None:
@@ -156,7 +138,7 @@ def run_search(config: SearchConfig, reporter: Reporter | None = None, workdir: 
         front=front, candidates=candidates,
         hypervolume=normalized_hypervolume(front, objectives, ref), reference_point=ref, timings=timings,
     )
-    atomic_write(workdir / RESULT, lambda tmp: Path(tmp).write_text(result.model_dump_json(indent=2)))
+    write_text_atomic(workdir / RESULT, result.model_dump_json(indent=2))
     return result
 
 
@@ -180,7 +162,7 @@ def finalize_front(
             metrics |= {f"finetuned_{k}": v for k, v in fine_tune(model, data, config.finalize, reporter).items()}
         metrics["test_accuracy"] = evaluator.test_accuracy(arch, model)
         exported = export_network(evaluator.supernet, arch, data.mean, data.std, model)
-        save_network(exported, space.input_shape, workdir / MODELS / f"{cand.arch_id}.safetensors")
+        save_network(exported, space.input_shape, saved_model(workdir, cand.arch_id))
         out.append(cand.model_copy(update={"metrics": metrics}))
         reporter.progress("finalize", i + 1, len(front), {"test_accuracy": metrics["test_accuracy"]})
     return out

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from search_spaces.errors import field_messages, read_yaml
+from search_spaces.errors import UserError, field_messages, read_yaml
 
 ObjectiveName = Literal["accuracy", "latency_ms", "params", "macs"]
 MAXIMIZE = {"accuracy"}  # every other objective is minimized
@@ -102,6 +102,22 @@ class SearchConfig(_Config):
         return self
 
 
+class LatencyBuildRequest(_Config):
+    """What `POST /api/v1/hardware/builds` queues."""
+
+    space: str = "hybrid-small"
+    device: str = Field("cpu", pattern=r"^(cpu|cuda(:\d+)?)$")
+    backend: str = Field("torch", pattern=r"^(torch|onnxruntime)$")
+    batch_size: int = Field(1, ge=1, le=1024)
+    threads: int = Field(2, ge=1, le=256)
+    repeats: int = Field(100, ge=2, le=10_000)
+    block: int = Field(5, ge=1, le=1000)
+    cover: int = Field(2, ge=1, le=20)
+    calibration: int = Field(20, ge=0, le=1000)
+    validation_samples: int = Field(100, ge=3, le=10_000)
+    name: str | None = Field(None, max_length=100)
+
+
 class Candidate(BaseModel):
     """One evaluated architecture: the same shape in result.json, the database and the API."""
 
@@ -123,7 +139,7 @@ class SearchResult(BaseModel):
     timings: dict[str, float] = Field(default_factory=dict, description="seconds per phase")
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError):
     """A search config file cannot be read or is invalid; the message names the field."""
 
 

@@ -11,22 +11,11 @@ import os
 import threading
 import time
 import uuid
-from dataclasses import dataclass
 
+from nas.settings import Settings
 from nas.store import Database, StaleAttempt, repo
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class DispatchSettings:
-    database_url: str
-    data_dir: str
-    max_concurrent: int = 1
-    lease_seconds: float = 30.0
-    poll_seconds: float = 0.5
-    ray_address: str | None = None
-    threads_per_search: int = 0  # 0: the machine's cores divided by max_concurrent
 
 
 def init_ray(address: str | None) -> None:
@@ -44,7 +33,7 @@ def init_ray(address: str | None) -> None:
 
 
 class Dispatcher:
-    def __init__(self, db: Database, settings: DispatchSettings):
+    def __init__(self, db: Database, settings: Settings):
         self.db, self.settings = db, settings
         self.name = f"dispatcher-{uuid.uuid4().hex[:8]}"
         self.running: dict = {}  # Ray ObjectRef -> (search_id, attempt)
@@ -103,7 +92,7 @@ class Dispatcher:
                     reason = f"worker lost: {type(err).__name__}"
                     log.warning("search %s attempt %s: %s", search_id, attempt, reason)
                     repo.requeue(self.db, search_id=search_id, attempt=attempt, reason=reason)
-        threads = self.settings.threads_per_search or max(1, (os.cpu_count() or 1) // self.settings.max_concurrent)
+        threads = self.settings.threads_per_job or max(1, (os.cpu_count() or 1) // self.settings.max_concurrent)
         while len(self.running) < self.settings.max_concurrent:
             search = repo.claim_next(self.db, owner=self.name, lease_seconds=self.settings.lease_seconds,
                                      kinds=("search", "latency"))
@@ -112,6 +101,6 @@ class Dispatcher:
             task = self._tasks[search.kind]
             if search.kind == "latency" and search.config.get("device", "cpu").startswith("cuda"):
                 task = task.options(num_gpus=1)  # runs on a worker that has the device
-            ref = task.remote(self.settings.database_url, self.settings.data_dir, search.id, search.attempt,
+            ref = task.remote(self.settings.db_url, str(self.settings.data_dir.resolve()), search.id, search.attempt,
                                     self.settings.lease_seconds, threads)
             self.running[ref] = (search.id, search.attempt)

@@ -7,31 +7,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
-
 from nas.latency import HardwareProfile, Machine, build_table, validate_table
 from nas.progress import Cancelled
+from nas.schemas import LatencyBuildRequest
 from nas.store import Database
 from nas.store.models import HardwareProfileRow, LatencyTableRow
 from search_spaces import get_space
 from workers.attempt import run_attempt
 from workers.reporter import DatabaseReporter
-
-
-class LatencyBuildRequest(BaseModel):
-    """What `POST /api/v1/hardware/builds` queues."""
-
-    space: str = "hybrid-small"
-    device: str = Field("cpu", pattern=r"^(cpu|cuda(:\d+)?)$")
-    backend: str = Field("torch", pattern=r"^(torch|onnxruntime)$")
-    batch_size: int = Field(1, ge=1, le=1024)
-    threads: int = Field(2, ge=1, le=256)
-    repeats: int = Field(100, ge=2, le=10_000)
-    block: int = Field(5, ge=1, le=1000)
-    cover: int = Field(2, ge=1, le=20)
-    calibration: int = Field(20, ge=0, le=1000)
-    validation_samples: int = Field(100, ge=3, le=10_000)
-    name: str | None = Field(None, max_length=100)
 
 
 def run_latency_job(db_url: str, data_dir: str, search_id: str, attempt: int, lease_seconds: float,

@@ -7,16 +7,13 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from nas.pipeline import RESULT, run_search
+from nas.pipeline import run_search
+from nas.rundir import RESULT, search_workdir
 from nas.schemas import SearchConfig
 from nas.store import Database, repo
 from nas.store.models import Artifact
 from workers.attempt import run_attempt
 from workers.reporter import DatabaseReporter
-
-
-def search_workdir(data_dir: str | Path, search_id: str) -> Path:
-    return Path(data_dir) / "searches" / search_id
 
 
 def run_search_job(db_url: str, data_dir: str, search_id: str, attempt: int, lease_seconds: float, threads: int) -> str:

@@ -11,10 +11,10 @@ from api.deps import MAX_INT, CurrentUser, SessionDep, SettingsDep
 from api.errors import error_responses
 from api.models import Submitted
 from nas.latency.table import LatencyTable, TableError
+from nas.schemas import LatencyBuildRequest
 from nas.store import repo
 from nas.store.models import HardwareProfileRow, LatencyTableRow
 from search_spaces import list_presets
-from workers.latency_job import LatencyBuildRequest
 
 router = APIRouter(prefix="/api/v1/hardware", tags=["hardware"])
 

@@ -14,14 +14,13 @@ from fastapi.responses import FileResponse, StreamingResponse
 from api.deps import DB, MAX_INT, CurrentUser, SessionDep, SettingsDep
 from api.errors import error_responses
 from api.models import CandidateList, CandidateOut, FrontItem, SearchList, SearchOut, Status, Submitted
-from api.settings import Settings
 from nas.export import ExportError, export_candidate, export_file_name
-from nas.pipeline import RESULT
+from nas.rundir import EXPORTS, RESULT, search_workdir
 from nas.schemas import SearchConfig
+from nas.settings import Settings
 from nas.store import repo
 from nas.store.models import FINISHED, LatencyTableRow, Search, User
 from search_spaces import list_presets
-from workers.runner import search_workdir
 
 router = APIRouter(prefix="/api/v1/searches", tags=["searches"])
 
@@ -148,10 +147,10 @@ def export(
     if search.status != "succeeded" or not (workdir / RESULT).exists():
         raise HTTPException(409, f"search {search_id} is {search.status}: exports are ready when it has succeeded")
     name = export_file_name(arch_id, format)
-    target = workdir / "exports" / (f"{name}.zip" if format == "pytorch" else name)
+    target = workdir / EXPORTS / (f"{name}.zip" if format == "pytorch" else name)
     if not target.exists():
         try:
-            made = export_candidate(workdir / RESULT, arch_id, format, workdir / "exports" / name)
+            made = export_candidate(workdir / RESULT, arch_id, format, workdir / EXPORTS / name)
         except ExportError as err:
             raise HTTPException(422, str(err)) from None
         if made.is_dir():  # the pytorch folder travels as a zip

@@ -6,9 +6,17 @@ from nas.data.digits import load_digits
 from nas.data.folder import load_folder
 from nas.data.npz import load_npz
 from nas.data.splits import DataError, DataSplits, make_splits
-from nas.schemas import DatasetConfig
+from nas.schemas import DatasetConfig, SearchConfig
+from search_spaces import SearchSpaceSpec, get_space
 
-__all__ = ["DataError", "DataSplits", "load_dataset"]
+__all__ = ["DataError", "DataSplits", "load_dataset", "prepare"]
+
+
+def prepare(config: SearchConfig) -> tuple[DataSplits, SearchSpaceSpec]:
+    """Load the dataset and re-target the config's space to its input shape and classes."""
+    data = load_dataset(config.dataset)
+    space = get_space(config.space).with_input(data.input_shape, data.num_classes)
+    return data, space
 
 
 def load_dataset(cfg: DatasetConfig) -> DataSplits:

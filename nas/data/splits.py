@@ -8,8 +8,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from search_spaces.errors import UserError
 
-class DataError(ValueError):
+
+class DataError(UserError):
     """A dataset cannot be used; the message says what is wrong with it."""
 
 
@@ -44,10 +46,6 @@ class DataSplits:
         n = self.normalize
         return DataSplits(n(self.x_train), self.y_train, n(self.x_val), self.y_val, n(self.x_test), self.y_test,
                           self.num_classes, self.mean, self.std)
-
-    def summary(self) -> dict:
-        return {"kind": self.kind, "input_shape": list(self.input_shape), "num_classes": self.num_classes,
-                "train": len(self.y_train), "val": len(self.y_val), "test": len(self.y_test)}
 
 
 def as_channels_first(x: np.ndarray, kind: str | None, source: str) -> np.ndarray:

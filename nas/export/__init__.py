@@ -8,6 +8,8 @@ from typing import Any
 
 import torch
 
+from nas.data import prepare
+from nas.evaluate import Evaluator
 from nas.export.formats import (
     FORMATS,
     SUFFIX,
@@ -18,14 +20,15 @@ from nas.export.formats import (
     write_torchscript,
 )
 from nas.export.model import export_network, load_network
+from nas.rundir import EXPORTS, SUPERNET_WEIGHTS, load_supernet, saved_model
 from nas.schemas import Candidate, SearchResult
-from search_spaces import space_from_dict
+from search_spaces import UserError, space_from_dict
 from search_spaces.standalone import Network
 
 __all__ = ["FORMATS", "ExportError", "export_candidate", "export_file_name", "load_export_model"]
 
 
-class ExportError(ValueError):
+class ExportError(UserError):
     """The requested export cannot be made (unknown arch id or format, missing run files)."""
 
 
@@ -43,11 +46,9 @@ def find_candidate(result: SearchResult, arch_id: str) -> Candidate:
 
 def load_export_model(result: SearchResult, workdir: Path, cand: Candidate) -> tuple[Network, tuple[int, ...]]:
     """The saved network of a front arch, or (any other candidate) one rebuilt from the supernet."""
-    saved = workdir / "models" / f"{cand.arch_id}.safetensors"
+    saved = saved_model(workdir, cand.arch_id)
     if saved.exists():
         return load_network(saved)
-    from nas.evaluate import Evaluator
-    from nas.pipeline import SUPERNET_WEIGHTS, load_supernet, prepare
 
     if not (workdir / SUPERNET_WEIGHTS).exists():
         raise ExportError(f"{workdir} has no {SUPERNET_WEIGHTS}: the search did not finish training")
@@ -85,7 +86,7 @@ def export_candidate(result_path: str | Path, arch_id: str, fmt: str, out: str |
     cand = find_candidate(result, arch_id)
     net, input_shape = load_export_model(result, workdir, cand)
     info = export_info(result, cand, input_shape)
-    target = Path(out) if out else workdir / "exports" / export_file_name(cand.arch_id, fmt)
+    target = Path(out) if out else workdir / EXPORTS / export_file_name(cand.arch_id, fmt)
     target.parent.mkdir(parents=True, exist_ok=True)
     example = torch.randn(2, *input_shape)
     if fmt == "json":

@@ -15,7 +15,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 from torch import nn
 
-from nas.train import save_tensors
+from nas.files import save_tensors
 from search_spaces import Arch, HybridSupernet
 from search_spaces.standalone import Network
 

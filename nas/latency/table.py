@@ -15,15 +15,15 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from nas.files import atomic_write
 from nas.latency.profile import HardwareProfile
-from nas.train import atomic_write
-from search_spaces import SearchSpaceSpec
+from search_spaces import SearchSpaceSpec, UserError
 
 FORMAT = "hybrid-nas-latency-table"
 VERSION = 2
 
 
-class TableError(ValueError):
+class TableError(UserError):
     """A table cannot be used: wrong format, another space or another profile."""
 
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from api.app import create_app
 from api.server import bootstrap_admin
-from api.settings import Settings
+from nas.settings import Settings
 
 MINIMAL = {"space": "hybrid-tiny", "dataset": {"name": "digits"}}
 

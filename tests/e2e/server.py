@@ -45,7 +45,7 @@ class Server:
         if self.database_url:
             env["NAS_DATABASE_URL"] = self.database_url
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "nas.cli", "serve", "--port", str(self.port), "--data-dir", str(self.data_dir)],
+            [sys.executable, "-m", "api.cli", "serve", "--port", str(self.port), "--data-dir", str(self.data_dir)],
             env=env, stdout=open(self.log, "a"), stderr=subprocess.STDOUT, start_new_session=True,
         )
         deadline = time.time() + timeout

@@ -2,21 +2,32 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import httpx
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from search_spaces import UserError
 
 
-class ClientError(RuntimeError):
-    """The server refused a request; the message is the server's."""
+class ClientSettings(BaseSettings):
+    """NAS_URL and NAS_TOKEN: the server and the API token the CLI's service commands use."""
+
+    model_config = SettingsConfigDict(env_prefix="NAS_", extra="ignore")
+    url: str = "http://127.0.0.1:8000"
+    token: str | None = None
+
+
+class ClientError(UserError):
+    """The server refused a request (the message is the server's), or could not be reached."""
 
 
 class Client:
     def __init__(self, url: str | None = None, token: str | None = None):
-        self.url = (url or os.environ.get("NAS_URL") or "http://127.0.0.1:8000").rstrip("/")
-        self.token = token or os.environ.get("NAS_TOKEN")
+        env = ClientSettings()
+        self.url = (url or env.url).rstrip("/")
+        self.token = token or env.token
         if not self.token:
             raise ClientError("no API token: set NAS_TOKEN or pass --token")
         self.http = httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {self.token}"}, timeout=60)

@@ -1,0 +1,37 @@
+"""The service's settings: one object, read once from NAS_* environment variables (the names
+docker-compose sets), and handed to the API, the dispatcher and the workers alike."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="NAS_", extra="ignore")
+
+    data_dir: Path = Field(Path("nas-data"), description="NAS_DATA_DIR: runs, uploads, exports, SQLite file")
+    database_url: str | None = Field(None, description="NAS_DATABASE_URL; default: SQLite file in the data dir")
+    ray_address: str | None = Field(None, description="NAS_RAY_ADDRESS: join this Ray cluster instead of a local one")
+    admin_token: str | None = Field(None, description="NAS_ADMIN_TOKEN: the admin's token on an empty database")
+    max_concurrent: int = Field(1, ge=1, description="NAS_MAX_CONCURRENT: jobs running at once")
+    lease_seconds: float = Field(30.0, gt=0, description="NAS_LEASE_SECONDS: a lost worker's job requeues after this")
+    max_attempts: int = Field(3, ge=1, description="NAS_MAX_ATTEMPTS")
+    poll_seconds: float = Field(0.5, gt=0, description="NAS_POLL_SECONDS: how often the dispatcher looks at the queue")
+    threads_per_job: int = Field(0, ge=0, description="NAS_THREADS_PER_JOB: torch threads per job; 0: cores / max_concurrent")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="NAS_CORS_ORIGINS, comma-separated; empty: CORS off")
+    max_body_bytes: int = Field(64 * 1024 * 1024, ge=1, description="NAS_MAX_BODY_BYTES: request size limit")
+    session_secret: str | None = Field(None, description="NAS_SESSION_SECRET: signs dashboard cookies")
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, v: object) -> object:
+        return [o.strip() for o in v.split(",") if o.strip()] if isinstance(v, str) else v
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'nas.db').resolve()}"
