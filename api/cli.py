@@ -10,8 +10,9 @@ from rich.table import Table
 
 from api.client import Client, ClientError
 from nas.cli import app, console, fail
-from nas.schemas import ConfigError, load_search_config
+from nas.schemas import load_search_config
 from nas.settings import Settings
+from search_spaces import UserError
 
 users_app = typer.Typer(help="Manage users on a server.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
@@ -69,7 +70,7 @@ def submit(config_path: Path = typer.Argument(..., metavar="CONFIG.yaml"), name:
         if config.dataset.name == "npz" and config.dataset.path:
             config.dataset.path = client.upload_dataset(Path(config.dataset.path))
         out = client.submit(config.model_dump(mode="json", exclude_none=True), name=name or config_path.stem)
-    except (ConfigError, ClientError) as err:
+    except UserError as err:
         raise fail(str(err)) from None
     console.print(f"queued search {out['id']}")
 

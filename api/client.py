@@ -46,6 +46,8 @@ class Client:
         return r.json() if r.content else None
 
     def upload_dataset(self, path: Path) -> str:
+        if not path.is_file():
+            raise ClientError(f"npz file not found: {path}")
         with open(path, "rb") as f:
             return self._call("POST", "/api/v1/datasets", files={"file": (path.name, f)})["path"]
 

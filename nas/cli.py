@@ -13,7 +13,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from search_spaces import ArchError, HybridSupernet, SpaceError, count, get_space, list_presets
+from nas.export.formats import FORMATS
+from nas.latency.backends import BACKENDS
+from search_spaces import HybridSupernet, UserError, count, get_space, list_presets
 
 app = typer.Typer(help="Hardware-aware NAS for hybrid conv / attention / state-space networks.", no_args_is_help=True)
 spaces_app = typer.Typer(help="Inspect search spaces.", no_args_is_help=True)
@@ -46,7 +48,7 @@ def spaces_show(name: str = typer.Argument(..., help="preset name or YAML path")
     """Print a space's spec as JSON, with its size."""
     try:
         space = get_space(name)
-    except SpaceError as err:
+    except UserError as err:
         raise fail(str(err)) from None
     out = space.model_dump(mode="json") | {"cardinality": str(space.cardinality()),
                                            "log10_cardinality": round(space.log10_cardinality(), 3)}
@@ -63,7 +65,7 @@ def spaces_sample(
     try:
         space = get_space(name)
         arch = space.sample(random.Random(seed))
-    except (SpaceError, ArchError) as err:
+    except UserError as err:
         raise fail(str(err)) from None
     counts = count(space, arch)
     info = {"arch_id": arch.id, "arch": arch.to_dict(), "params": counts.params, "macs": counts.macs}
@@ -84,16 +86,16 @@ def search(
 ) -> None:
     """Train a supernet, search it and write OUT/result.json (front, candidates, hypervolume)."""
     from nas.console import ConsoleReporter
-    from nas.data import DataError
-    from nas.pipeline import RESULT, RunDirError, run_search
+    from nas.pipeline import run_search
     from nas.progress import Cancelled
-    from nas.schemas import ConfigError, load_search_config
+    from nas.rundir import RESULT
+    from nas.schemas import load_search_config
 
     try:
         config = load_search_config(config_path)
         with ConsoleReporter() as reporter:
             result = run_search(config, reporter, out)
-    except (ConfigError, DataError, SpaceError, ArchError, RunDirError) as err:
+    except UserError as err:
         raise fail(str(err)) from None
     except Cancelled as err:
         raise fail(str(err)) from None
@@ -105,16 +107,15 @@ def search(
 def export(
     result: Path = typer.Option(..., "--result", help="a search's result.json"),
     arch: str = typer.Option(..., "--arch", help="arch id (or a unique prefix of at least 6 characters)"),
-    fmt: str = typer.Option("pytorch", "--format", help="json | pytorch | torchscript | onnx | bundle"),
+    fmt: str = typer.Option("pytorch", "--format", help=" | ".join(FORMATS.names())),
     out: Path | None = typer.Option(None, "--out", help="output path (default: next to result.json, named by id)"),
 ) -> None:
     """Export a candidate of a finished search."""
-    from nas.data import DataError
-    from nas.export import ExportError, export_candidate
+    from nas.export import export_candidate
 
     try:
         path = export_candidate(result, arch, fmt, out)
-    except (ExportError, DataError, SpaceError, ArchError) as err:
+    except UserError as err:
         raise fail(str(err)) from None
     console.print(f"wrote {path}")
 
@@ -123,7 +124,7 @@ def export(
 def latency_build(
     space: str = typer.Option("hybrid-small", help="preset name or YAML path"),
     device: str = typer.Option("cpu", help="cpu or cuda:N"),
-    backend: str = typer.Option("torch", help="torch or onnxruntime"),
+    backend: str = typer.Option("torch", help="a registered latency backend: " + ", ".join(BACKENDS.names())),
     batch: int = typer.Option(1, help="batch size"),
     threads: int = typer.Option(2, help="threads, pinned while measuring"),
     repeats: int = typer.Option(100, help="timed runs per network (and as many of the reference network)"),
@@ -136,7 +137,7 @@ def latency_build(
 ) -> None:
     """Time every layer configuration of a space inside whole networks (resumable); fit the call overhead."""
     from nas.console import ConsoleReporter
-    from nas.latency import HardwareProfile, Machine, TableError, build_table
+    from nas.latency import HardwareProfile, Machine, build_table
 
     try:
         spec = get_space(space)
@@ -147,7 +148,7 @@ def latency_build(
         with ConsoleReporter() as reporter:
             table = build_table(spec, profile, out, calibration, archs=only,
                                 progress=lambda phase, n, total: reporter.progress(phase, n, total))
-    except (SpaceError, ArchError, TableError, ValueError, OSError) as err:
+    except (UserError, ValueError, OSError) as err:
         raise fail(str(err)) from None
     console.print(f"{len(table.entries)} layer entries timed in {len(table.networks)} networks, overhead fitted on "
                   f"{table.correction.networks} networks, {table.build_seconds:.0f} s; wrote {out}")
@@ -173,7 +174,7 @@ def latency_validate(
 ) -> None:
     """Measure random subnets end to end and compare with the table's predictions."""
     from nas.console import ConsoleReporter
-    from nas.latency import LatencyTable, TableError, validate_table
+    from nas.latency import LatencyTable, validate_table
 
     try:
         table = LatencyTable.load(table_path)
@@ -181,7 +182,7 @@ def latency_validate(
         with ConsoleReporter() as reporter:
             report = validate_table(table, spec, samples, seed, plot=out.with_suffix(".png") if out else None,
                                     progress=lambda phase, n, total: reporter.progress(phase, n, total))
-    except (SpaceError, TableError) as err:
+    except UserError as err:
         raise fail(str(err)) from None
     if out:
         out.write_text(json.dumps(report, indent=2))
@@ -197,14 +198,14 @@ def latency_predict(table_path: Path = typer.Argument(..., metavar="LUT.json"),
                     arch_path: Path = typer.Argument(..., metavar="ARCH.json")) -> None:
     """Predicted latency (ms) of an arch (a JSON arch, an export's JSON with an 'arch' field, or a list or
     JSON lines of them): one JSON line per arch."""
-    from nas.latency import LatencyPredictor, LatencyTable, TableError
+    from nas.latency import LatencyPredictor, LatencyTable
 
     try:
         table = LatencyTable.load(table_path)
         spec = get_space(table.space.name)
         archs = _read_archs(spec, arch_path)
         predicted = LatencyPredictor(table, spec).predict_many(archs)
-    except (SpaceError, TableError, ArchError, OSError, ValueError) as err:
+    except (UserError, OSError, ValueError) as err:
         raise fail(str(err)) from None
     for arch, ms in zip(archs, predicted, strict=True):
         print(json.dumps({"arch_id": arch.id, "latency_ms": float(ms), "profile": table.profile.name}))

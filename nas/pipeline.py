@@ -23,9 +23,10 @@ from nas.files import save_tensors, write_text_atomic
 from nas.finalize import fine_tune
 from nas.progress import ForwardingReporter, Reporter
 from nas.rundir import CANDIDATES, CONFIG, RESULT, SUPERNET_WEIGHTS, saved_model
-from nas.schemas import MAXIMIZE, Candidate, SearchConfig, SearchResult
+from nas.schemas import Candidate, SearchConfig, SearchResult
 from nas.search import Objectives, hypervolume, make_strategy
 from nas.search.loop import front_of, run_strategy
+from nas.search.objectives import MAXIMIZE
 from nas.train import train_supernet
 from search_spaces import Arch, HybridSupernet, SearchSpaceSpec, UserError
 

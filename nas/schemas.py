@@ -11,10 +11,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from nas.latency.backends import BACKENDS
+from nas.search.strategies import STRATEGIES
 from search_spaces.errors import UserError, field_messages, read_yaml
 
 ObjectiveName = Literal["accuracy", "latency_ms", "params", "macs"]
-MAXIMIZE = {"accuracy"}  # every other objective is minimized
 
 
 class _Config(BaseModel):
@@ -55,12 +56,14 @@ class TrainConfig(_Config):
 
 
 class SearchSettings(_Config):
-    strategy: Literal["nsga2", "evolution", "random"] = "nsga2"
+    strategy: str = Field("nsga2", description=f"a registered search strategy: {', '.join(STRATEGIES.names())}")
     evaluations: int = Field(150, ge=1, description="distinct architectures evaluated")
     population: int = Field(24, ge=2, description="population size (NSGA-II, evolution)")
     sample_size: int = Field(8, ge=2, description="tournament size of regularized evolution")
     bn_batches: int = Field(4, ge=1, description="training batches used to recalibrate BN statistics")
     seed: int = 0
+
+    _strategy = field_validator("strategy")(classmethod(lambda cls, v: STRATEGIES.check(v)))
 
 
 class FinalizeConfig(_Config):
@@ -107,7 +110,7 @@ class LatencyBuildRequest(_Config):
 
     space: str = "hybrid-small"
     device: str = Field("cpu", pattern=r"^(cpu|cuda(:\d+)?)$")
-    backend: str = Field("torch", pattern=r"^(torch|onnxruntime)$")
+    backend: str = Field("torch", description="a registered latency backend: torch, onnxruntime, ...")
     batch_size: int = Field(1, ge=1, le=1024)
     threads: int = Field(2, ge=1, le=256)
     repeats: int = Field(100, ge=2, le=10_000)
@@ -116,6 +119,8 @@ class LatencyBuildRequest(_Config):
     calibration: int = Field(20, ge=0, le=1000)
     validation_samples: int = Field(100, ge=3, le=10_000)
     name: str | None = Field(None, max_length=100)
+
+    _backend = field_validator("backend")(classmethod(lambda cls, v: BACKENDS.check(v)))
 
 
 class Candidate(BaseModel):

@@ -12,6 +12,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from fastapi.templating import Jinja2Templates
 
 from api.deps import DB, SessionDep
+from nas.export import FORMATS
 from nas.store import repo
 from nas.store.models import HardwareProfileRow, LatencyTableRow, User
 from search_spaces import get_space, list_presets
@@ -117,7 +118,7 @@ def candidate_page(request: Request, search_id: str, arch_id: str, user: PageUse
     if cand is None:
         raise HTTPException(404, f"candidate {arch_id} not found")
     return render(request, "candidate.html", user=user, search=search, cand=cand, breakdown=latency_breakdown(search, cand),
-                  formats=["onnx", "pytorch", "torchscript", "json", "bundle"])
+                  formats=FORMATS.names())
 
 
 @functools.lru_cache(maxsize=8)

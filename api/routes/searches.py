@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -14,7 +15,7 @@ from fastapi.responses import FileResponse, StreamingResponse
 from api.deps import DB, MAX_INT, CurrentUser, SessionDep, SettingsDep
 from api.errors import error_responses
 from api.models import CandidateList, CandidateOut, FrontItem, SearchList, SearchOut, Status, Submitted
-from nas.export import ExportError, export_candidate, export_file_name
+from nas.export import FORMATS, ExportError, export_candidate, export_file_name
 from nas.rundir import EXPORTS, RESULT, search_workdir
 from nas.schemas import SearchConfig
 from nas.settings import Settings
@@ -23,6 +24,7 @@ from nas.store.models import FINISHED, LatencyTableRow, Search, User
 from search_spaces import list_presets
 
 router = APIRouter(prefix="/api/v1/searches", tags=["searches"])
+ExportFormatName = StrEnum("ExportFormatName", {name: name for name in FORMATS.names()})  # type: ignore[misc]
 
 
 def owned(s, search_id: str, user: User) -> Search:
@@ -137,7 +139,7 @@ def front(search_id: str, user: CurrentUser, s: SessionDep) -> list[FrontItem]:
             responses={200: {"content": {"application/octet-stream": {}}}, **error_responses(401, 404, 409, 422)})
 def export(
     search_id: str, arch_id: str, user: CurrentUser, s: SessionDep, settings: SettingsDep,
-    format: Literal["json", "pytorch", "torchscript", "onnx", "bundle"] = "onnx",
+    format: ExportFormatName = ExportFormatName("onnx"),
 ) -> FileResponse:
     """Download a candidate as a file (`pytorch` comes as a zip of model.py, weights and README)."""
     search = owned(s, search_id, user)
@@ -146,11 +148,12 @@ def export(
     workdir = search_workdir(settings.data_dir, search_id)
     if search.status != "succeeded" or not (workdir / RESULT).exists():
         raise HTTPException(409, f"search {search_id} is {search.status}: exports are ready when it has succeeded")
-    name = export_file_name(arch_id, format)
-    target = workdir / EXPORTS / (f"{name}.zip" if format == "pytorch" else name)
+    fmt = format.value
+    name = export_file_name(arch_id, fmt)
+    target = workdir / EXPORTS / (f"{name}.zip" if fmt == "pytorch" else name)
     if not target.exists():
         try:
-            made = export_candidate(workdir / RESULT, arch_id, format, workdir / EXPORTS / name)
+            made = export_candidate(workdir / RESULT, arch_id, fmt, workdir / EXPORTS / name)
         except ExportError as err:
             raise HTTPException(422, str(err)) from None
         if made.is_dir():  # the pytorch folder travels as a zip

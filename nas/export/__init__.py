@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -10,15 +9,7 @@ import torch
 
 from nas.data import prepare
 from nas.evaluate import Evaluator
-from nas.export.formats import (
-    FORMATS,
-    SUFFIX,
-    write_bundle,
-    write_json,
-    write_onnx,
-    write_pytorch,
-    write_torchscript,
-)
+from nas.export.formats import FORMATS
 from nas.export.model import export_network, load_network
 from nas.rundir import EXPORTS, SUPERNET_WEIGHTS, load_supernet, saved_model
 from nas.schemas import Candidate, SearchResult
@@ -66,18 +57,17 @@ def export_info(result: SearchResult, cand: Candidate, input_shape: tuple[int, .
         "space": {"name": space.name, "version": space.version},
         "input_shape": list(input_shape), "normalization": result.normalization,
         "hardware": result.config.hardware, "objectives": list(result.config.objectives),
-        "latency_validation": None,
     }
 
 
 def export_file_name(arch_id: str, fmt: str) -> str:
-    return f"{arch_id[:16]}-{fmt}{SUFFIX[fmt]}"
+    return f"{arch_id[:16]}-{fmt}{FORMATS[fmt].suffix}"
 
 
 def export_candidate(result_path: str | Path, arch_id: str, fmt: str, out: str | Path | None = None) -> Path:
     """Write candidate `arch_id` of the search whose result.json is `result_path` in format `fmt`."""
     if fmt not in FORMATS:
-        raise ExportError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+        raise ExportError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS.names())}")
     result_file = Path(result_path)
     if not result_file.is_file():
         raise ExportError(f"result file not found: {result_path}")
@@ -89,13 +79,4 @@ def export_candidate(result_path: str | Path, arch_id: str, fmt: str, out: str |
     target = Path(out) if out else workdir / EXPORTS / export_file_name(cand.arch_id, fmt)
     target.parent.mkdir(parents=True, exist_ok=True)
     example = torch.randn(2, *input_shape)
-    if fmt == "json":
-        return write_json(info | {"plan": net.plan}, target)
-    if fmt == "pytorch":
-        return write_pytorch(net, info, target)
-    if fmt == "torchscript":
-        return write_torchscript(net, example, target)
-    if fmt == "onnx":
-        return write_onnx(net, example, target)
-    with tempfile.TemporaryDirectory() as tmp:
-        return write_bundle(net, info, example, target, Path(tmp))
+    return FORMATS[fmt].make(net, info, example, target)

@@ -1,10 +1,14 @@
-"""Writers for each export format. File names derive from arch ids only, never from user strings."""
+"""Export formats, each registered in FORMATS with its file suffix and a writer
+make(net, info, example, target) -> the written path. File names derive from arch ids only, never from user
+strings. A new format is one registered function here (or anywhere imported before use)."""
 
 from __future__ import annotations
 
 import json
-import shutil
+import tempfile
 import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,10 +16,29 @@ import torch
 from safetensors.torch import save_file
 
 from nas.export.codegen import model_source
+from nas.registry import Registry
 from search_spaces.standalone import Network
 
-FORMATS = ("json", "pytorch", "torchscript", "onnx", "bundle")
-SUFFIX = {"json": ".json", "pytorch": "", "torchscript": ".pt", "onnx": ".onnx", "bundle": ".zip"}
+Make = Callable[[Network, dict[str, Any], torch.Tensor, Path], Path]
+
+
+@dataclass(frozen=True)
+class ExportFormat:
+    name: str
+    suffix: str  # "" for a folder
+    description: str
+    make: Make
+
+
+FORMATS: Registry[ExportFormat] = Registry("export format")
+
+
+def register_format(name: str, suffix: str, description: str) -> Callable[[Make], Make]:
+    def add(make: Make) -> Make:
+        FORMATS.register(name)(ExportFormat(name, suffix, description, make))
+        return make
+
+    return add
 
 
 def write_json(info: dict[str, Any], path: Path) -> Path:
@@ -63,21 +86,37 @@ def write_onnx(net: torch.nn.Module, example: torch.Tensor, path: Path) -> Path:
     return path
 
 
-def write_bundle(net: Network, info: dict[str, Any], example: torch.Tensor, path: Path, workdir: Path) -> Path:
-    """A zip of every format, plus the latency validation summary when one is known."""
-    staging = workdir / f"bundle-{info['arch_id'][:16]}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    stem = info["arch_id"][:16]
-    write_json(info, staging / f"{stem}.json")
-    write_pytorch(net, info, staging / "pytorch")
-    write_torchscript(net, example, staging / f"{stem}.pt")
-    write_onnx(net, example, staging / f"{stem}.onnx")
-    if info.get("latency_validation"):
-        write_json(info["latency_validation"], staging / "latency_validation.json")
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
-        for file in sorted(staging.rglob("*")):
-            if file.is_file():
-                zf.write(file, file.relative_to(staging))
-    shutil.rmtree(staging, ignore_errors=True)
+@register_format("json", ".json", "the arch, its metrics, input contract and static plan")
+def _json(net: Network, info: dict[str, Any], example: torch.Tensor, path: Path) -> Path:
+    return write_json(info | {"plan": net.plan}, path)
+
+
+@register_format("pytorch", "", "a folder: model.py (torch + safetensors only), weights.safetensors, README.md")
+def _pytorch(net: Network, info: dict[str, Any], example: torch.Tensor, path: Path) -> Path:
+    return write_pytorch(net, info, path)
+
+
+@register_format("torchscript", ".pt", "a traced TorchScript module")
+def _torchscript(net: Network, info: dict[str, Any], example: torch.Tensor, path: Path) -> Path:
+    return write_torchscript(net, example, path)
+
+
+@register_format("onnx", ".onnx", "ONNX with a dynamic batch dimension (input 'x', output 'logits')")
+def _onnx(net: Network, info: dict[str, Any], example: torch.Tensor, path: Path) -> Path:
+    return write_onnx(net, example, path)
+
+
+@register_format("bundle", ".zip", "a zip of every other format")
+def write_bundle(net: Network, info: dict[str, Any], example: torch.Tensor, path: Path) -> Path:
+    with tempfile.TemporaryDirectory() as tmp:
+        staging = Path(tmp)
+        stem = info["arch_id"][:16]
+        for fmt in FORMATS:
+            entry = FORMATS[fmt]
+            if fmt != "bundle":
+                entry.make(net, info, example, staging / (f"{stem}{entry.suffix}" if entry.suffix else fmt))
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+            for file in sorted(staging.rglob("*")):
+                if file.is_file():
+                    zf.write(file, file.relative_to(staging))
     return path

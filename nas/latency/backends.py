@@ -1,4 +1,7 @@
-"""How a network runs on a profile's backend: as its layers (timed in context) or as one call.
+"""Latency backends: how a network runs on a profile's runtime, as its layers (timed in context) or as one call.
+
+A backend implements LatencyBackend (prepare an input, prepare a network's layers or the whole network as
+callable steps) and is registered in BACKENDS under the name a HardwareProfile's `backend` field takes.
 
 torch: the extracted modules in eager mode. onnxruntime: one CPU session per distinct layer (cached,
 since an export takes seconds), chained like the network's layers, and one session for the whole
@@ -9,19 +12,47 @@ from __future__ import annotations
 
 import json
 import tempfile
+from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
-from nas.latency.profile import HardwareProfile
 from nas.latency.timing import Step
+from nas.registry import Registry
 from search_spaces.standalone import Network
 
+if TYPE_CHECKING:
+    from nas.latency.profile import HardwareProfile
 
-class TorchBackend:
+
+class LatencyBackend(ABC):
+    """What the profiler needs of a runtime: its input, and a network as callable steps to time."""
+
     def __init__(self, profile: HardwareProfile):
+        self.profile = profile
+
+    @abstractmethod
+    def input(self, x: torch.Tensor) -> Any:
+        """The runtime's form of an input batch."""
+
+    @abstractmethod
+    def layers(self, net: Network, x: Any) -> list[Step]:
+        """One step per layer of `net`, chained: each takes the previous step's output."""
+
+    @abstractmethod
+    def whole(self, net: Network, x: Any) -> list[Step]:
+        """The whole network as one step."""
+
+
+BACKENDS: Registry[type[LatencyBackend]] = Registry("latency backend")
+
+
+@BACKENDS.register("torch")
+class TorchBackend(LatencyBackend):
+    def __init__(self, profile: HardwareProfile):
+        super().__init__(profile)
         self.device = torch.device(profile.device)
 
     def input(self, x: torch.Tensor) -> Any:
@@ -34,10 +65,12 @@ class TorchBackend:
         return [net.eval().to(self.device)]
 
 
-class OnnxRuntimeBackend:
+@BACKENDS.register("onnxruntime")
+class OnnxRuntimeBackend(LatencyBackend):
     def __init__(self, profile: HardwareProfile):
         import onnxruntime as ort
 
+        super().__init__(profile)
         self.options = ort.SessionOptions()
         self.options.intra_op_num_threads = profile.threads
         self.options.inter_op_num_threads = 1
@@ -75,5 +108,5 @@ class OnnxRuntimeBackend:
         return [self._session(net.plan, net.eval(), torch.from_numpy(x))]
 
 
-def backend_for(profile: HardwareProfile) -> TorchBackend | OnnxRuntimeBackend:
-    return OnnxRuntimeBackend(profile) if profile.backend == "onnxruntime" else TorchBackend(profile)
+def backend_for(profile: HardwareProfile) -> LatencyBackend:
+    return BACKENDS[profile.backend](profile)

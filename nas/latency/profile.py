@@ -6,7 +6,9 @@ import platform
 from typing import Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from nas.latency.backends import BACKENDS
 
 
 def cpu_model() -> str:
@@ -37,7 +39,7 @@ class HardwareProfile(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     name: str
     device: str = Field("cpu", pattern=r"^(cpu|cuda(:\d+)?)$")
-    backend: Literal["torch", "onnxruntime"] = "torch"
+    backend: str = Field("torch", description="a registered latency backend (nas.latency.backends.BACKENDS)")
     threads: int = Field(2, ge=1)
     batch_size: int = Field(1, ge=1)
     dtype: Literal["float32"] = "float32"
@@ -51,6 +53,11 @@ class HardwareProfile(BaseModel):
     block: int = Field(5, ge=1, description="runs per block; blocks alternate with the reference's")
     cover: int = Field(2, ge=1, description="networks (contexts) each layer entry is timed in")
     machine: Machine
+
+    @field_validator("backend")
+    @classmethod
+    def _registered(cls, v: str) -> str:
+        return BACKENDS.check(v)
 
     def matches_here(self) -> bool:
         return self.machine == Machine.here(self.device)

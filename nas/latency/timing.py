@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from nas.latency.profile import HardwareProfile
+if TYPE_CHECKING:
+    from nas.latency.profile import HardwareProfile
 
 Step = Callable[[Tensor], Tensor]
 

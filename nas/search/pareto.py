@@ -1,7 +1,8 @@
-"""Pareto utilities on minimization problems: non-dominated sorting and exact hypervolume (2 and 3 objectives)."""
+"""Pareto utilities on minimization problems: non-dominated sorting and exact hypervolume (any number of objectives)."""
 
 from __future__ import annotations
 
+import moocore
 import numpy as np
 
 
@@ -40,41 +41,10 @@ def pareto_front(points: np.ndarray) -> list[int]:
     return fronts[0] if fronts else []
 
 
-def _hv2d(points: np.ndarray, ref: np.ndarray) -> float:
-    pts = points[np.all(points < ref, axis=1)]
-    if len(pts) == 0:
-        return 0.0
-    pts = pts[np.lexsort((pts[:, 1], pts[:, 0]))]  # by x, then y
-    volume, best_y = 0.0, ref[1]
-    for x, y in pts:
-        if y < best_y:
-            volume += (ref[0] - x) * (best_y - y)
-            best_y = y
-    return volume
-
-
-def _hv3d(points: np.ndarray, ref: np.ndarray) -> float:
-    pts = points[np.all(points < ref, axis=1)]
-    if len(pts) == 0:
-        return 0.0
-    pts = pts[np.argsort(pts[:, 2])]
-    volume = 0.0
-    for i in range(len(pts)):  # slab between consecutive z values: 2-D volume of points below it
-        z_top = pts[i + 1, 2] if i + 1 < len(pts) else ref[2]
-        if z_top > pts[i, 2]:
-            volume += _hv2d(pts[: i + 1, :2], ref[:2]) * (z_top - pts[i, 2])
-    return volume
-
-
 def hypervolume(points: np.ndarray, reference: np.ndarray) -> float:
-    """Exact volume dominated by `points` and bounded by `reference` (minimization; 1 to 3 objectives)."""
+    """Exact volume dominated by `points` and bounded by `reference` (minimization; any number of
+    objectives, computed by moocore). Points not strictly better than the reference add nothing."""
     pts = np.asarray(points, dtype=float).reshape(-1, len(reference))
     ref = np.asarray(reference, dtype=float)
-    if len(ref) == 1:
-        inside = pts[pts[:, 0] < ref[0]]
-        return float(ref[0] - inside[:, 0].min()) if len(inside) else 0.0
-    if len(ref) == 2:
-        return _hv2d(pts, ref)
-    if len(ref) == 3:
-        return _hv3d(pts, ref)
-    raise ValueError(f"exact hypervolume supports 1 to 3 objectives, got {len(ref)}")
+    pts = pts[np.all(pts < ref, axis=1)]
+    return float(moocore.hypervolume(pts, ref=ref)) if len(pts) else 0.0

@@ -10,18 +10,25 @@ import random
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 import optuna
 from optuna.study import StudyDirection
 
-from nas.schemas import MAXIMIZE, SearchSettings
-from nas.search.objectives import Objectives
+from nas.registry import Registry
+from nas.search.objectives import MAXIMIZE, Objectives
 from nas.search.pareto import non_dominated_sort
 from search_spaces import Arch, SearchSpaceSpec
 
+if TYPE_CHECKING:
+    from nas.schemas import SearchSettings
+
 
 class Strategy(ABC):
+    """Proposes archs (ask) and learns from their metrics (tell). Register an implementation with
+    `@STRATEGIES.register("name")`; `search.strategy` in a config then accepts the name."""
+
     def __init__(self, space: SearchSpaceSpec, objectives: Objectives, settings: SearchSettings):
         self.space, self.objectives, self.settings = space, objectives, settings
         self.rng = random.Random(settings.seed)
@@ -35,6 +42,10 @@ class Strategy(ABC):
         """The metrics of an arch returned by ask()."""
 
 
+STRATEGIES: Registry[type[Strategy]] = Registry("search strategy")
+
+
+@STRATEGIES.register("random")
 class RandomSearch(Strategy):
     """Uniform sampling: the baseline every other strategy must beat."""
 
@@ -55,6 +66,7 @@ def mutate(space: SearchSpaceSpec, arch: Arch, rng: random.Random) -> Arch:
     return space.from_values(values)
 
 
+@STRATEGIES.register("evolution")
 class RegularizedEvolution(Strategy):
     """Aging evolution (Real et al.) made multi-objective: tournaments pick by feasibility, then Pareto rank."""
 
@@ -77,6 +89,7 @@ class RegularizedEvolution(Strategy):
             self.population.popleft()  # the oldest dies, however good
 
 
+@STRATEGIES.register("nsga2")
 class NSGA2(Strategy):
     """NSGA-II through Optuna's NSGAIISampler (ask/tell), constraints included."""
 
@@ -103,9 +116,6 @@ class NSGA2(Strategy):
         for name, violation in zip(self.objectives.constraints, self.objectives.violations(metrics), strict=True):
             trial.set_constraint(name, violation)  # <= 0 means feasible
         self.study.tell(trial, [float(metrics[n]) for n in self.objectives.names])
-
-
-STRATEGIES: dict[str, type[Strategy]] = {"nsga2": NSGA2, "evolution": RegularizedEvolution, "random": RandomSearch}
 
 
 def make_strategy(space: SearchSpaceSpec, objectives: Objectives, settings: SearchSettings) -> Strategy:

@@ -51,5 +51,13 @@ def test_hypervolume_3d_matches_brute_force(points):
     assert abs(hypervolume(np.array(points), ref) - brute_force_hypervolume(points, ref)) < 1e-9
 
 
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.tuples(coords, coords, coords, coords), min_size=1, max_size=6))
+def test_hypervolume_4d_matches_brute_force(points):
+    """Every objective the product scores at once (accuracy, latency, params, MACs) has a hypervolume."""
+    ref = np.array([10.0] * 4)
+    assert abs(hypervolume(np.array(points), ref) - brute_force_hypervolume(points, ref)) < 1e-9
+
+
 def test_points_beyond_the_reference_add_nothing():
     assert hypervolume(np.array([[11.0, 0.0], [2.0, 2.0]]), np.array([10.0, 10.0])) == 64.0
