@@ -27,6 +27,8 @@ class SearchOut(BaseModel):
     best: dict[str, Any]
     hypervolume: float | None
     error: str | None
+    error_kind: Literal["user", "internal"] | None
+    error_id: str | None
     cancel_requested: bool
     created_at: datetime
     started_at: datetime | None
@@ -38,7 +40,8 @@ class SearchOut(BaseModel):
         return cls(
             id=s.id, name=s.name, kind=s.kind, status=s.status, phase=s.phase, step=s.step, total=s.total, progress=s.progress,
             eta_seconds=eta(s), attempt=s.attempt, max_attempts=s.max_attempts, best=s.best or {},
-            hypervolume=s.hypervolume, error=s.error, cancel_requested=s.cancel_requested, created_at=s.created_at,
+            hypervolume=s.hypervolume, error=s.error, error_kind=s.error_kind,  # type: ignore[arg-type]
+            error_id=s.error_id, cancel_requested=s.cancel_requested, created_at=s.created_at,
             started_at=s.started_at, finished_at=s.finished_at, config=s.config,
         )
 

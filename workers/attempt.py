@@ -1,8 +1,10 @@
 """run_attempt: what every queued job (a search, a latency-table build) does around its own work.
 
 It checks that the attempt still owns the job, starts the heartbeat reporter, runs the work and
-records how it ended: succeeded, cancelled (keeping what was found), or failed with the reason.
-A lost attempt ("stale") writes nothing more.
+records how it ended: succeeded, cancelled (keeping what was found), or failed. A failure is the
+user's (a UserError: its message says what to fix) or internal (anything else: a bug, whose traceback
+is kept in the job's folder under an error id that the API and dashboard show). A lost attempt
+("stale") writes nothing more.
 """
 
 from __future__ import annotations
@@ -11,22 +13,21 @@ import logging
 import os
 import socket
 import traceback
+import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
 
-from nas.data import DataError
-from nas.pipeline import RunDirError
+from nas.files import write_text_atomic
 from nas.progress import Cancelled
+from nas.rundir import search_workdir, traceback_file
 from nas.store import Database, StaleAttempt, repo
-from search_spaces import ArchError, SpaceError
+from search_spaces import UserError
 from workers.reporter import DatabaseReporter
 
 log = logging.getLogger(__name__)
-
-# errors of the user's input: retrying cannot help, so the job fails at once with the message
-USER_ERRORS = (DataError, SpaceError, ArchError, RunDirError, ValueError)
 
 # the work: (database, the job's stored config, reporter) -> extra fields for the succeeded row
 Work = Callable[[Database, dict[str, Any], DatabaseReporter], dict[str, Any]]
@@ -36,7 +37,8 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def run_attempt(db_url: str, search_id: str, attempt: int, lease_seconds: float, threads: int, work: Work) -> str:
+def run_attempt(db_url: str, data_dir: str, search_id: str, attempt: int, lease_seconds: float, threads: int,
+                work: Work) -> str:
     """Run one attempt of a claimed job; returns the status it ended in."""
     torch.set_num_threads(threads)  # Ray sets OMP_NUM_THREADS=1 in workers
     db = Database(db_url)
@@ -49,7 +51,7 @@ def run_attempt(db_url: str, search_id: str, attempt: int, lease_seconds: float,
         reporter = DatabaseReporter(db, search_id=search_id, attempt=attempt, owner=worker_name(),
                                     lease_seconds=lease_seconds)
         try:
-            return _finish(db, reporter, work, config)
+            return _finish(db, reporter, work, config, search_workdir(data_dir, search_id))
         finally:
             reporter.close()
     except StaleAttempt:
@@ -58,7 +60,7 @@ def run_attempt(db_url: str, search_id: str, attempt: int, lease_seconds: float,
         db.dispose()
 
 
-def _finish(db: Database, reporter: DatabaseReporter, work: Work, config: dict[str, Any]) -> str:
+def _finish(db: Database, reporter: DatabaseReporter, work: Work, config: dict[str, Any], folder: Path) -> str:
     ids: dict[str, Any] = {"search_id": reporter.search_id, "attempt": reporter.attempt}
     if reporter.attempt > 1:
         reporter.message(f"attempt {reporter.attempt}: resuming from the last checkpoint")
@@ -69,13 +71,16 @@ def _finish(db: Database, reporter: DatabaseReporter, work: Work, config: dict[s
             return "stale"  # another attempt owns the job now
         repo.finish(db, status="cancelled", **ids)  # what was found so far stays in the database
         return "cancelled"
-    except USER_ERRORS as err:
-        repo.finish(db, status="failed", error=str(err), **ids)
+    except UserError as err:  # retrying cannot help: the job fails at once with the message
+        repo.finish(db, status="failed", error=str(err), error_kind="user", **ids)
         return "failed"
-    except Exception as err:  # a bug: record it with its traceback rather than retrying forever
-        log.exception("job %s failed", reporter.search_id)
-        reporter.message(traceback.format_exc(limit=8))
-        repo.finish(db, status="failed", error=f"{type(err).__name__}: {err}", **ids)
+    except Exception as err:  # a bug: keep its traceback rather than retrying forever
+        error_id = uuid.uuid4().hex[:12]
+        log.exception("job %s failed with internal error %s", reporter.search_id, error_id)
+        path = traceback_file(folder, reporter.attempt)
+        write_text_atomic(path, f"error id {error_id}\n{traceback.format_exc()}")
+        repo.finish(db, status="failed", error=f"internal error {error_id}: {type(err).__name__}: {err} "
+                    f"(traceback: {path})", error_kind="internal", error_id=error_id, **ids)
         return "failed"
     repo.finish(db, status="succeeded", **ids, **extra)
     return "succeeded"

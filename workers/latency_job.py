@@ -20,7 +20,8 @@ from workers.reporter import DatabaseReporter
 def run_latency_job(db_url: str, data_dir: str, search_id: str, attempt: int, lease_seconds: float,
                     threads: int) -> str:
     """Build (resuming a partial table), validate and register a table; returns the end status."""
-    return run_attempt(db_url, search_id, attempt, lease_seconds, threads, functools.partial(_job, Path(data_dir)))
+    return run_attempt(db_url, data_dir, search_id, attempt, lease_seconds, threads,
+                       functools.partial(_job, Path(data_dir)))
 
 
 def _job(data_dir: Path, db: Database, config: dict[str, Any], reporter: DatabaseReporter) -> dict[str, Any]:

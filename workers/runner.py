@@ -19,7 +19,7 @@ from workers.reporter import DatabaseReporter
 def run_search_job(db_url: str, data_dir: str, search_id: str, attempt: int, lease_seconds: float, threads: int) -> str:
     """Run (or resume, from the run folder's checkpoint) one search attempt; returns its end status."""
     work = functools.partial(_search, search_workdir(data_dir, search_id))
-    return run_attempt(db_url, search_id, attempt, lease_seconds, threads, work)
+    return run_attempt(db_url, data_dir, search_id, attempt, lease_seconds, threads, work)
 
 
 def _search(workdir: Path, db: Database, config: dict[str, Any], reporter: DatabaseReporter) -> dict[str, Any]:

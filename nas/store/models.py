@@ -70,6 +70,8 @@ class Search(Base):
     best: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     hypervolume: Mapped[float | None] = mapped_column(Float, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    error_kind: Mapped[str | None] = mapped_column(String(12), nullable=True)  # "user" or "internal"
+    error_id: Mapped[str | None] = mapped_column(String(32), nullable=True)  # names the traceback file of an internal error
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

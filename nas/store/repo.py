@@ -104,10 +104,6 @@ def request_cancel(s: Session, *, search: Search) -> None:
         search.cancel_requested = True
 
 
-def queue_depth(s: Session) -> int:
-    return s.scalar(select(func.count()).select_from(Search).where(Search.status == "queued")) or 0
-
-
 def count_by_status(s: Session) -> dict[str, int]:
     return {status: n for status, n in s.execute(select(Search.status, func.count()).group_by(Search.status))}
 
@@ -205,16 +201,17 @@ def set_front(db: Database, *, search_id: str, attempt: int, front: list[Candida
 
 def finish(
     db: Database, *, search_id: str, attempt: int, status: str, error: str | None = None,
-    hypervolume: float | None = None,
+    error_kind: str | None = None, error_id: str | None = None, hypervolume: float | None = None,
 ) -> None:
     assert status in FINISHED
     with db.session() as s:
-        values: dict[str, Any] = {"status": status, "error": error, "finished_at": utcnow(), "lease_owner": None,
-                                  "lease_expires_at": None}
+        values: dict[str, Any] = {"status": status, "error": error, "error_kind": error_kind, "error_id": error_id,
+                                  "finished_at": utcnow(), "lease_owner": None, "lease_expires_at": None}
         if status == "succeeded":
             values |= {"progress": 1.0, "hypervolume": hypervolume}
         _fenced(s, search_id, attempt, **values)
-        add_event(s, search_id=search_id, attempt=attempt, kind="status", data={"status": status, "error": error})
+        add_event(s, search_id=search_id, attempt=attempt, kind="status",
+                  data={"status": status, "error": error, "error_kind": error_kind, "error_id": error_id})
 
 
 def requeue(db: Database, *, search_id: str, attempt: int, reason: str) -> str:
@@ -258,9 +255,6 @@ def add_event(s: Session, *, search_id: str, attempt: int, kind: str, data: dict
 def events_after(s: Session, search_id: str, after_id: int = 0, limit: int = 500) -> list[Event]:
     q = select(Event).where(Event.search_id == search_id, Event.id > after_id).order_by(Event.id).limit(limit)
     return list(s.scalars(q).all())
-
-
-SORTABLE = {"accuracy", "macs", "params", "latency_ms", "generation", "created_at"}
 
 
 def candidates_page(

@@ -65,6 +65,18 @@ def test_validation_errors_name_the_field(admin):
     assert r.status_code == 422
 
 
+def test_configs_the_product_cannot_run_are_refused_at_submission(admin):
+    every = ["accuracy", "latency_ms", "params", "macs"]
+    r = admin.post("/api/v1/searches", json=MINIMAL | {"objectives": every})
+    assert r.status_code == 422 and "'hardware'" in r.json()["detail"]  # latency needs a table
+    r = admin.post("/api/v1/searches", json=MINIMAL | {"search": {"strategy": "hillclimb"}})
+    assert r.status_code == 422 and "search.strategy" in r.json()["detail"] and "nsga2" in r.json()["detail"]
+    r = admin.post("/api/v1/searches", json=MINIMAL | {"objectives": ["accuracy", "params", "macs"]})
+    assert r.status_code == 202  # three objectives, or four with a table: the hypervolume handles any number
+    r = admin.post("/api/v1/hardware/builds", json={"space": "hybrid-tiny", "backend": "tvm"})
+    assert r.status_code == 422 and "backend" in r.json()["detail"] and "onnxruntime" in r.json()["detail"]
+
+
 def test_dataset_upload_then_submit(admin):
     buf = io.BytesIO()
     np.savez(buf, x=np.random.rand(60, 16).astype(np.float32), y=np.arange(60) % 3)
