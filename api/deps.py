@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from nas.settings import Settings
 from nas.store import Database, repo
-from nas.store.models import User
+from nas.store.models import Search, User
 
 bearer = HTTPBearer(auto_error=False, description="an API token: Authorization: Bearer <token>")
 
@@ -50,6 +50,14 @@ def current_user(
     if user is None:
         raise HTTPException(401, "invalid API token", headers={"WWW-Authenticate": "Bearer"})
     return user
+
+
+def owned_search(s: Session, search_id: str, user: User) -> Search:
+    """The user's search (admins: any); someone else's search is indistinguishable from a missing one."""
+    search = repo.get_search(s, search_id, owner=user)
+    if search is None:
+        raise HTTPException(404, f"search {search_id} not found")
+    return search
 
 
 def admin_user(user: Annotated[User, Depends(current_user)]) -> User:

@@ -15,7 +15,7 @@ from rich.table import Table
 
 from nas.export.formats import FORMATS
 from nas.latency.backends import BACKENDS
-from search_spaces import HybridSupernet, UserError, count, get_space, list_presets
+from search_spaces import BLOCKS, HybridSupernet, UserError, count, get_space, list_presets
 
 app = typer.Typer(help="Hardware-aware NAS for hybrid conv / attention / state-space networks.", no_args_is_help=True)
 spaces_app = typer.Typer(help="Inspect search spaces.", no_args_is_help=True)
@@ -143,7 +143,7 @@ def latency_build(
         spec = get_space(space)
         only = _read_archs(spec, archs) if archs else None
         profile = HardwareProfile(
-            name=name or f"{device}-{backend}-b{batch}-t{threads}", device=device, backend=backend, threads=threads,
+            name=name or HardwareProfile.default_name(device, backend, batch, threads), device=device, backend=backend, threads=threads,
             batch_size=batch, repeats=repeats, block=block, cover=cover, machine=Machine.here(device))  # type: ignore[arg-type]
         with ConsoleReporter() as reporter:
             table = build_table(spec, profile, out, calibration, archs=only,
@@ -216,7 +216,7 @@ def show_front(result) -> None:
     extra = [k for k in ("test_accuracy", "finetuned_val_accuracy") if any(k in c.metrics for c in result.front)]
     table = Table("arch_id", "layers", *names, *extra, title=f"Pareto front ({len(result.front)} archs)")
     for c in sorted(result.front, key=lambda c: -c.metrics.get("accuracy", 0.0)):
-        layers = "".join(layer["type"][0] for st in c.arch["stages"] for layer in st["layers"])
+        layers = "".join(BLOCKS[layer["type"]].letter for st in c.arch["stages"] for layer in st["layers"])
         table.add_row(c.arch_id[:12], layers, *[_metric(c.metrics.get(n)) for n in names + extra])
     console.print(table)
 

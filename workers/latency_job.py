@@ -10,8 +10,7 @@ from typing import Any
 from nas.latency import HardwareProfile, Machine, build_table, validate_table
 from nas.progress import Cancelled
 from nas.schemas import LatencyBuildRequest
-from nas.store import Database
-from nas.store.models import HardwareProfileRow, LatencyTableRow
+from nas.store import Database, repo
 from search_spaces import get_space
 from workers.attempt import run_attempt
 from workers.reporter import DatabaseReporter
@@ -32,7 +31,8 @@ def _job(data_dir: Path, db: Database, config: dict[str, Any], reporter: Databas
 def _build(db: Database, request: LatencyBuildRequest, data_dir: Path, reporter: DatabaseReporter) -> None:
     space = get_space(request.space)
     profile = HardwareProfile(
-        name=request.name or f"{request.device}-{request.backend}-b{request.batch_size}-t{request.threads}",
+        name=request.name or HardwareProfile.default_name(request.device, request.backend, request.batch_size,
+                                                            request.threads),
         device=request.device, backend=request.backend, threads=request.threads,  # type: ignore[arg-type]
         batch_size=request.batch_size, repeats=request.repeats, block=request.block, cover=request.cover,
         machine=Machine.here(request.device))
@@ -48,12 +48,8 @@ def _build(db: Database, request: LatencyBuildRequest, data_dir: Path, reporter:
     table = build_table(space, profile, out, request.calibration, progress=progress)
     report = validate_table(table, space, request.validation_samples, progress=progress)
     with db.session() as s:
-        row = s.query(HardwareProfileRow).filter_by(name=profile.name).one_or_none()
-        if row is None:
-            row = HardwareProfileRow(name=profile.name, spec=profile.model_dump(mode="json"))
-            s.add(row)
-            s.flush()
-        s.add(LatencyTableRow(profile_id=row.id, space=space.name, path=str(out), entries=len(table.entries),
-                              report=json.loads(json.dumps(report))))
+        repo.register_table(s, profile_name=profile.name, profile_spec=profile.model_dump(mode="json"),
+                            space=space.name, entries=len(table.entries), report=json.loads(json.dumps(report)),
+                            path=str(out))
     reporter.message(f"registered the table: {100 * report['within_10pct']:.0f}% within ±10%, "
                      f"Kendall {report['kendall_tau']:.3f}")

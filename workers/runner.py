@@ -11,7 +11,6 @@ from nas.pipeline import run_search
 from nas.rundir import RESULT, search_workdir
 from nas.schemas import SearchConfig
 from nas.store import Database, repo
-from nas.store.models import Artifact
 from workers.attempt import run_attempt
 from workers.reporter import DatabaseReporter
 
@@ -27,7 +26,6 @@ def _search(workdir: Path, db: Database, config: dict[str, Any], reporter: Datab
     ids: dict[str, Any] = {"search_id": reporter.search_id, "attempt": reporter.attempt}
     repo.set_front(db, front=result.front, **ids)
     path = workdir / RESULT
-    with db.session() as s:
-        s.add(Artifact(search_id=reporter.search_id, kind="result", path=str(path), size=path.stat().st_size,
-                       sha256=hashlib.sha256(path.read_bytes()).hexdigest()))
+    repo.add_artifact(db, kind="result", path=str(path), size=path.stat().st_size,
+                      sha256=hashlib.sha256(path.read_bytes()).hexdigest(), **ids)
     return {"hypervolume": result.hypervolume}

@@ -11,11 +11,12 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from api.deps import DB, SessionDep
+from api.deps import DB, SessionDep, owned_search
 from nas.export import FORMATS
+from nas.search.strategies import STRATEGIES
 from nas.store import repo
-from nas.store.models import HardwareProfileRow, LatencyTableRow, User
-from search_spaces import get_space, list_presets
+from nas.store.models import User
+from search_spaces import BLOCKS, get_space, list_presets
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -87,37 +88,26 @@ def searches_page(request: Request, user: PageUser, s: SessionDep, status: str |
     return render(request, "searches.html", user=user, searches=rows, total=total, status=status or "")
 
 
-def latency_tables(s) -> list[tuple[LatencyTableRow, HardwareProfileRow]]:
-    return s.query(LatencyTableRow, HardwareProfileRow).join(
-        HardwareProfileRow, HardwareProfileRow.id == LatencyTableRow.profile_id).order_by(LatencyTableRow.id).all()
-
-
 @router.get("/searches/new", response_class=HTMLResponse)
 def new_search_page(request: Request, user: PageUser, s: SessionDep) -> HTMLResponse:
     spaces = [(name, get_space(name).description.strip()) for name in list_presets()]
-    return render(request, "new_search.html", user=user, spaces=spaces, tables=latency_tables(s))
-
-
-def owned_or_404(s, search_id: str, user: User):
-    search = repo.get_search(s, search_id, owner=user)
-    if search is None:
-        raise HTTPException(404, f"search {search_id} not found")
-    return search
+    return render(request, "new_search.html", user=user, spaces=spaces, tables=repo.latency_tables(s),
+                  strategies=STRATEGIES.names())
 
 
 @router.get("/searches/{search_id}", response_class=HTMLResponse)
 def search_page(request: Request, search_id: str, user: PageUser, s: SessionDep) -> HTMLResponse:
-    search = owned_or_404(s, search_id, user)
+    search = owned_search(s, search_id, user)
     return render(request, "search.html", user=user, search=search, objectives=search.config.get("objectives", []))
 
 
 @router.get("/searches/{search_id}/candidates/{arch_id}", response_class=HTMLResponse)
 def candidate_page(request: Request, search_id: str, arch_id: str, user: PageUser, s: SessionDep) -> HTMLResponse:
-    search = owned_or_404(s, search_id, user)
+    search = owned_search(s, search_id, user)
     cand = repo.candidate(s, search_id, arch_id)
     if cand is None:
         raise HTTPException(404, f"candidate {arch_id} not found")
-    return render(request, "candidate.html", user=user, search=search, cand=cand, breakdown=latency_breakdown(search, cand),
+    return render(request, "candidate.html", user=user, search=search, cand=cand, breakdown=latency_breakdown(search, cand), families=BLOCKS,
                   formats=FORMATS.names())
 
 
@@ -148,7 +138,7 @@ def latency_breakdown(search, cand) -> list[dict] | None:
 
 @router.get("/hardware", response_class=HTMLResponse)
 def hardware_page(request: Request, user: PageUser, s: SessionDep) -> HTMLResponse:
-    return render(request, "hardware.html", user=user, tables=latency_tables(s))
+    return render(request, "hardware.html", user=user, tables=repo.latency_tables(s))
 
 
 @router.get("/compare", response_class=HTMLResponse)

@@ -26,19 +26,15 @@ def table_summary(row: LatencyTableRow, profile: HardwareProfileRow) -> dict:
 
 @router.get("/tables", responses=error_responses(401))
 def list_tables(user: CurrentUser, s: SessionDep) -> list[dict]:
-    rows = s.query(LatencyTableRow, HardwareProfileRow).join(
-        HardwareProfileRow, HardwareProfileRow.id == LatencyTableRow.profile_id).order_by(LatencyTableRow.id).all()
-    return [table_summary(t, p) for t, p in rows]
+    return [table_summary(t, p) for t, p in repo.latency_tables(s)]
 
 
 @router.get("/tables/{table_id}", responses=error_responses(401, 404))
 def show_table(table_id: Annotated[int, Path(ge=1, le=MAX_INT)], user: CurrentUser, s: SessionDep) -> dict:
-    row = s.get(LatencyTableRow, table_id)
-    if row is None:
+    found = repo.latency_table(s, table_id)
+    if found is None:
         raise HTTPException(404, f"latency table {table_id} not found")
-    profile = s.get(HardwareProfileRow, row.profile_id)
-    assert profile is not None  # the foreign key guarantees it
-    return table_summary(row, profile)
+    return table_summary(*found)
 
 
 @router.post("/tables", status_code=201, responses=error_responses(401, 413, 422))
@@ -54,15 +50,9 @@ async def upload_table(file: UploadFile, user: CurrentUser, s: SessionDep, setti
         report_data = json.loads(await report.read()) if report is not None else {}
     except (ValueError, TableError) as err:
         raise HTTPException(422, f"file: not a latency table ({str(err)[:300]})") from None
-    profile = s.query(HardwareProfileRow).filter_by(name=table.profile.name).one_or_none()
-    if profile is None:
-        profile = HardwareProfileRow(name=table.profile.name, spec=table.profile.model_dump(mode="json"))
-        s.add(profile)
-        s.flush()
-    row = LatencyTableRow(profile_id=profile.id, space=table.space.name, path="", entries=len(table.entries),
-                          report=report_data if isinstance(report_data, dict) else {})
-    s.add(row)
-    s.flush()
+    row, profile = repo.register_table(
+        s, profile_name=table.profile.name, profile_spec=table.profile.model_dump(mode="json"), space=table.space.name,
+        entries=len(table.entries), report=report_data if isinstance(report_data, dict) else {})
     row.path = str(folder / f"{row.id}.json")  # named by id, never by the upload's name
     table.save(row.path)
     return table_summary(row, profile)

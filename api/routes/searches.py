@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
 from fastapi.responses import FileResponse, StreamingResponse
 
-from api.deps import DB, MAX_INT, CurrentUser, SessionDep, SettingsDep
+from api.deps import DB, MAX_INT, CurrentUser, SessionDep, SettingsDep, owned_search
 from api.errors import error_responses
 from api.models import CandidateList, CandidateOut, FrontItem, SearchList, SearchOut, Status, Submitted
 from nas.export import FORMATS, ExportError, export_candidate, export_file_name
@@ -20,18 +20,11 @@ from nas.rundir import EXPORTS, RESULT, search_workdir
 from nas.schemas import SearchConfig
 from nas.settings import Settings
 from nas.store import repo
-from nas.store.models import FINISHED, LatencyTableRow, Search, User
+from nas.store.models import FINISHED, User
 from search_spaces import list_presets
 
 router = APIRouter(prefix="/api/v1/searches", tags=["searches"])
 ExportFormatName = StrEnum("ExportFormatName", {name: name for name in FORMATS.names()})  # type: ignore[misc]
-
-
-def owned(s, search_id: str, user: User) -> Search:
-    search = repo.get_search(s, search_id, owner=user)
-    if search is None:  # someone else's search is indistinguishable from a missing one
-        raise HTTPException(404, f"search {search_id} not found")
-    return search
 
 
 def check_submittable(s, config: SearchConfig, user: User, settings: Settings) -> None:
@@ -45,7 +38,8 @@ def check_submittable(s, config: SearchConfig, user: User, settings: Settings) -
             raise HTTPException(422, "dataset.path: not one of your uploaded datasets (POST /api/v1/datasets first)")
     if config.hardware:
         ref = config.hardware
-        table = s.get(LatencyTableRow, int(ref)) if ref.isdigit() and len(ref) < 10 else None
+        found = repo.latency_table(s, int(ref)) if ref.isdigit() and len(ref) < 10 else None
+        table = found[0] if found else None
         if table is None or table.space != config.space:
             raise HTTPException(422, f"hardware: {config.hardware!r} is not a registered latency table for "
                                      f"{config.space} (GET /api/v1/hardware/tables lists them by id)")
@@ -79,13 +73,13 @@ def list_all(
 
 @router.get("/{search_id}", response_model=SearchOut, responses=error_responses(401, 404))
 def get(search_id: str, user: CurrentUser, s: SessionDep) -> SearchOut:
-    return SearchOut.of(owned(s, search_id, user))
+    return SearchOut.of(owned_search(s, search_id, user))
 
 
 @router.post("/{search_id}/cancel", response_model=SearchOut, responses=error_responses(401, 404, 409))
 def cancel(search_id: str, user: CurrentUser, s: SessionDep) -> SearchOut:
     """Queued: cancelled at once. Running: stops within seconds, keeping the candidates found so far."""
-    search = owned(s, search_id, user)
+    search = owned_search(s, search_id, user)
     if search.status in FINISHED:
         raise HTTPException(409, f"search {search_id} has already {search.status}")
     repo.request_cancel(s, search=search)
@@ -95,7 +89,7 @@ def cancel(search_id: str, user: CurrentUser, s: SessionDep) -> SearchOut:
 @router.delete("/{search_id}", status_code=204, responses=error_responses(401, 404, 409))
 def delete(search_id: str, user: CurrentUser, s: SessionDep, settings: SettingsDep) -> Response:
     """Delete a finished search with its candidates, events and files."""
-    search = owned(s, search_id, user)
+    search = owned_search(s, search_id, user)
     if search.status not in FINISHED:
         raise HTTPException(409, f"search {search_id} is {search.status}: cancel it first")
     s.delete(search)
@@ -112,7 +106,7 @@ def candidates(
     front_only: bool = False, limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
 ) -> CandidateList:
-    owned(s, search_id, user)
+    owned_search(s, search_id, user)
     rows, total = repo.candidates_page(s, search_id, sort=sort, descending=order == "desc", limit=limit,
                                        offset=offset, front_only=front_only)
     return CandidateList(items=[CandidateOut.of(r) for r in rows], total=total, limit=limit, offset=offset)
@@ -120,7 +114,7 @@ def candidates(
 
 @router.get("/{search_id}/candidates/{arch_id}", response_model=CandidateOut, responses=error_responses(401, 404))
 def candidate(search_id: str, arch_id: str, user: CurrentUser, s: SessionDep) -> CandidateOut:
-    owned(s, search_id, user)
+    owned_search(s, search_id, user)
     row = repo.candidate(s, search_id, arch_id)
     if row is None:
         raise HTTPException(404, f"candidate {arch_id} not found in search {search_id}")
@@ -130,7 +124,7 @@ def candidate(search_id: str, arch_id: str, user: CurrentUser, s: SessionDep) ->
 @router.get("/{search_id}/front", response_model=list[FrontItem], responses=error_responses(401, 404))
 def front(search_id: str, user: CurrentUser, s: SessionDep) -> list[FrontItem]:
     """The Pareto front: the same {arch_id, arch, metrics} items as the engine's result.json."""
-    owned(s, search_id, user)
+    owned_search(s, search_id, user)
     rows, _ = repo.candidates_page(s, search_id, front_only=True, limit=10_000)
     return [FrontItem(arch_id=r.arch_id, arch=r.arch, metrics=r.metrics) for r in rows]
 
@@ -142,7 +136,7 @@ def export(
     format: ExportFormatName = ExportFormatName("onnx"),
 ) -> FileResponse:
     """Download a candidate as a file (`pytorch` comes as a zip of model.py, weights and README)."""
-    search = owned(s, search_id, user)
+    search = owned_search(s, search_id, user)
     if repo.candidate(s, search_id, arch_id) is None:
         raise HTTPException(404, f"candidate {arch_id} not found in search {search_id}")
     workdir = search_workdir(settings.data_dir, search_id)
@@ -170,7 +164,7 @@ async def events(
     """Server-sent events: every event of the search (status, progress, candidate, front, message) from
     `after` (or Last-Event-ID) on; the stream ends once the search has finished."""
     with db.session() as s:
-        owned(s, search_id, user)
+        owned_search(s, search_id, user)
     start = last_event_id if last_event_id is not None else after
 
     async def stream():

@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, Query
 
 from api.deps import CurrentUser
 from api.errors import error_responses
-from search_spaces import SearchSpaceSpec, count, get_space, list_presets
+from search_spaces import BLOCKS, SearchSpaceSpec, count, get_space, list_presets
 
 router = APIRouter(prefix="/api/v1/spaces", tags=["spaces"])
 
@@ -28,6 +28,12 @@ def list_spaces(user: CurrentUser) -> list[dict]:
                     "num_classes": s.num_classes, "log10_cardinality": round(s.log10_cardinality(), 2),
                     "block_types": sorted({b for st in s.stages for b in st.blocks})})
     return out
+
+
+@router.get("/families", responses=error_responses(401))
+def list_families(user: CurrentUser) -> list[dict]:
+    """The registered block families: name, display label and colour, and their default elastic options."""
+    return [entry.describe() for entry in BLOCKS.values()]
 
 
 @router.get("/{name}", responses=error_responses(401, 404))

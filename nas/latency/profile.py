@@ -59,5 +59,9 @@ class HardwareProfile(BaseModel):
     def _registered(cls, v: str) -> str:
         return BACKENDS.check(v)
 
+    @staticmethod
+    def default_name(device: str, backend: str, batch_size: int, threads: int) -> str:
+        return f"{device}-{backend}-b{batch_size}-t{threads}"
+
     def matches_here(self) -> bool:
         return self.machine == Machine.here(self.device)

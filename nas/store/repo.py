@@ -18,7 +18,18 @@ from sqlalchemy.orm import Session
 
 from nas.schemas import Candidate
 from nas.store.db import Database, is_sqlite
-from nas.store.models import FINISHED, ApiToken, CandidateRow, Event, Search, User, utcnow
+from nas.store.models import (
+    FINISHED,
+    ApiToken,
+    Artifact,
+    CandidateRow,
+    Event,
+    HardwareProfileRow,
+    LatencyTableRow,
+    Search,
+    User,
+    utcnow,
+)
 
 
 class StaleAttempt(RuntimeError):
@@ -277,3 +288,50 @@ def candidate(s: Session, search_id: str, arch_id: str) -> CandidateRow | None:
 
 def count_candidates(s: Session) -> int:
     return s.scalar(select(func.count()).select_from(CandidateRow)) or 0
+
+
+# ---- hardware: profiles and latency tables -------------------------------------------------------------
+def profile_named(s: Session, *, name: str, spec: dict[str, Any]) -> HardwareProfileRow:
+    """The hardware profile called `name`, created with `spec` the first time."""
+    row = s.scalar(select(HardwareProfileRow).where(HardwareProfileRow.name == name))
+    if row is None:
+        row = HardwareProfileRow(name=name, spec=spec)
+        s.add(row)
+        s.flush()
+    return row
+
+
+def register_table(
+    s: Session, *, profile_name: str, profile_spec: dict[str, Any], space: str, entries: int, report: dict[str, Any],
+    path: str = "",
+) -> tuple[LatencyTableRow, HardwareProfileRow]:
+    """Register a latency table (its file at `path`; set it later when the path derives from the id)."""
+    profile = profile_named(s, name=profile_name, spec=profile_spec)
+    row = LatencyTableRow(profile_id=profile.id, space=space, path=path, entries=entries, report=report)
+    s.add(row)
+    s.flush()
+    return row, profile
+
+
+def latency_tables(s: Session) -> list[tuple[LatencyTableRow, HardwareProfileRow]]:
+    """Every registered table with its profile, oldest first."""
+    q = (select(LatencyTableRow, HardwareProfileRow)
+         .join(HardwareProfileRow, HardwareProfileRow.id == LatencyTableRow.profile_id).order_by(LatencyTableRow.id))
+    return [(t, p) for t, p in s.execute(q).all()]
+
+
+def latency_table(s: Session, table_id: int) -> tuple[LatencyTableRow, HardwareProfileRow] | None:
+    row = s.get(LatencyTableRow, table_id)
+    if row is None:
+        return None
+    profile = s.get(HardwareProfileRow, row.profile_id)
+    assert profile is not None  # the foreign key guarantees it
+    return row, profile
+
+
+# ---- artifacts ------------------------------------------------------------------------------------------
+def add_artifact(db: Database, *, search_id: str, attempt: int, kind: str, path: str, size: int, sha256: str) -> None:
+    """Record a file a job made (fenced: a stale attempt's file is not recorded)."""
+    with db.session() as s:
+        _fenced(s, search_id, attempt)
+        s.add(Artifact(search_id=search_id, kind=kind, path=path, size=size, sha256=sha256))

@@ -77,6 +77,12 @@ def test_configs_the_product_cannot_run_are_refused_at_submission(admin):
     assert r.status_code == 422 and "backend" in r.json()["detail"] and "onnxruntime" in r.json()["detail"]
 
 
+def test_block_families_come_from_the_registry(admin):
+    families = {f["name"]: f for f in admin.get("/api/v1/spaces/families").json()}
+    assert set(families) >= {"conv", "attention", "ssm"}
+    assert families["ssm"]["colour"].startswith("#") and "states" in families["ssm"]["options"]
+
+
 def test_dataset_upload_then_submit(admin):
     buf = io.BytesIO()
     np.savez(buf, x=np.random.rand(60, 16).astype(np.float32), y=np.arange(60) % 3)
