@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from nas.settings import Settings
 from nas.store import Database, repo
-from nas.store.models import Search, User
+from nas.store.models import Job, User
 
 bearer = HTTPBearer(auto_error=False, description="an API token: Authorization: Bearer <token>")
 
@@ -52,12 +52,17 @@ def current_user(
     return user
 
 
-def owned_search(s: Session, search_id: str, user: User) -> Search:
-    """The user's search (admins: any); someone else's search is indistinguishable from a missing one."""
-    search = repo.get_search(s, search_id, owner=user)
-    if search is None:
-        raise HTTPException(404, f"search {search_id} not found")
-    return search
+def owned_job(s: Session, job_id: str, user: User, kind: str | None = None) -> Job:
+    """The user's job (admins: any), of `kind` if given; someone else's job is indistinguishable from a
+    missing one."""
+    job = repo.get_job(s, job_id, owner=user, kind=kind)
+    if job is None:
+        raise HTTPException(404, f"{kind or 'job'} {job_id} not found")
+    return job
+
+
+def owned_search(s: Session, search_id: str, user: User) -> Job:
+    return owned_job(s, search_id, user, kind="search")
 
 
 def admin_user(user: Annotated[User, Depends(current_user)]) -> User:

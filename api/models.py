@@ -7,15 +7,17 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from nas.store.models import CandidateRow, Search
+from nas.store.models import CandidateRow, Job
 
 Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 
 
-class SearchOut(BaseModel):
+class JobOut(BaseModel):
+    """A job of any kind; a search's has its best metrics and hypervolume."""
+
     id: str
     name: str
-    kind: Literal["search", "latency"]
+    kind: str
     status: Status
     phase: str
     step: int
@@ -36,7 +38,7 @@ class SearchOut(BaseModel):
     config: dict[str, Any]
 
     @classmethod
-    def of(cls, s: Search) -> SearchOut:
+    def of(cls, s: Job) -> JobOut:
         return cls(
             id=s.id, name=s.name, kind=s.kind, status=s.status, phase=s.phase, step=s.step, total=s.total, progress=s.progress,
             eta_seconds=eta(s), attempt=s.attempt, max_attempts=s.max_attempts, best=s.best or {},
@@ -46,7 +48,7 @@ class SearchOut(BaseModel):
         )
 
 
-def eta(s: Search) -> float | None:
+def eta(s: Job) -> float | None:
     """Seconds left, extrapolated from the progress made since the search started."""
     if s.status != "running" or not s.started_at or s.progress <= 0.01:
         return None
@@ -61,8 +63,8 @@ class Page(BaseModel):
     offset: int
 
 
-class SearchList(Page):
-    items: list[SearchOut]
+class JobList(Page):
+    items: list[JobOut]
 
 
 class Submitted(BaseModel):

@@ -36,10 +36,10 @@ def queue_demo(app_db, settings: Settings) -> None:
 
     with app_db.session() as s:
         admin = repo.user_by_name(s, "admin")
-        if admin is None or repo.list_searches(s, owner=admin, limit=1)[1]:
+        if admin is None or repo.list_jobs(s, owner=admin, kind="search", limit=1)[1]:
             return
         config = SearchConfig.model_validate({"space": "hybrid-small", "dataset": {"name": "digits"}})
-        repo.submit_search(s, owner_id=admin.id, config=config.model_dump(mode="json"), name="demo: digits",
+        repo.submit_job(s, owner_id=admin.id, config=config.model_dump(mode="json"), name="demo: digits",
                            max_attempts=settings.max_attempts)
 
 

@@ -1,6 +1,6 @@
 """The run folder: where a search keeps everything it makes, and reading back what it left.
 
-    <data dir>/searches/<job id>/     a server search's run folder (`search_workdir`); the CLI's is --out
+    <data dir>/searches/<job id>/     a server job's folder (`job_workdir`); the CLI's run folder is --out
       config.json                     the config the folder belongs to (a rerun of another config is refused)
       train_checkpoint.pt             the supernet training checkpoint (a rerun resumes from it)
       supernet.safetensors            the trained supernet
@@ -28,8 +28,9 @@ EXPORTS = "exports"
 ERRORS = "errors"
 
 
-def search_workdir(data_dir: str | Path, job_id: str) -> Path:
-    """A server search's run folder."""
+def job_workdir(data_dir: str | Path, job_id: str) -> Path:
+    """A server job's folder: a search's run folder; any job's error tracebacks (under searches/, where
+    data dirs have kept them since before jobs had kinds)."""
     return Path(data_dir) / "searches" / job_id
 
 

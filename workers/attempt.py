@@ -22,7 +22,7 @@ import torch
 
 from nas.files import write_text_atomic
 from nas.progress import Cancelled
-from nas.rundir import search_workdir, traceback_file
+from nas.rundir import job_workdir, traceback_file
 from nas.store import Database, StaleAttempt, repo
 from search_spaces import UserError
 from workers.reporter import DatabaseReporter
@@ -37,21 +37,21 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def run_attempt(db_url: str, data_dir: str, search_id: str, attempt: int, lease_seconds: float, threads: int,
+def run_attempt(db_url: str, data_dir: str, job_id: str, attempt: int, lease_seconds: float, threads: int,
                 work: Work) -> str:
     """Run one attempt of a claimed job; returns the status it ended in."""
     torch.set_num_threads(threads)  # Ray sets OMP_NUM_THREADS=1 in workers
     db = Database(db_url)
     try:
         with db.session() as s:
-            job = repo.get_search(s, search_id)
+            job = repo.get_job(s, job_id)
             if job is None or job.attempt != attempt or job.status != "running":
                 return "stale"
             config = dict(job.config)
-        reporter = DatabaseReporter(db, search_id=search_id, attempt=attempt, owner=worker_name(),
+        reporter = DatabaseReporter(db, job_id=job_id, attempt=attempt, owner=worker_name(),
                                     lease_seconds=lease_seconds)
         try:
-            return _finish(db, reporter, work, config, search_workdir(data_dir, search_id))
+            return _finish(db, reporter, work, config, job_workdir(data_dir, job_id))
         finally:
             reporter.close()
     except StaleAttempt:
@@ -61,7 +61,7 @@ def run_attempt(db_url: str, data_dir: str, search_id: str, attempt: int, lease_
 
 
 def _finish(db: Database, reporter: DatabaseReporter, work: Work, config: dict[str, Any], folder: Path) -> str:
-    ids: dict[str, Any] = {"search_id": reporter.search_id, "attempt": reporter.attempt}
+    ids: dict[str, Any] = {"job_id": reporter.job_id, "attempt": reporter.attempt}
     if reporter.attempt > 1:
         reporter.message(f"attempt {reporter.attempt}: resuming from the last checkpoint")
     try:
@@ -76,7 +76,7 @@ def _finish(db: Database, reporter: DatabaseReporter, work: Work, config: dict[s
         return "failed"
     except Exception as err:  # a bug: keep its traceback rather than retrying forever
         error_id = uuid.uuid4().hex[:12]
-        log.exception("job %s failed with internal error %s", reporter.search_id, error_id)
+        log.exception("job %s failed with internal error %s", reporter.job_id, error_id)
         path = traceback_file(folder, reporter.attempt)
         write_text_atomic(path, f"error id {error_id}\n{traceback.format_exc()}")
         repo.finish(db, status="failed", error=f"internal error {error_id}: {type(err).__name__}: {err} "

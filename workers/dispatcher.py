@@ -1,6 +1,7 @@
-"""Dispatcher: claims queued searches and runs each as a Ray task, a configurable number at a time.
+"""Dispatcher: claims queued jobs and runs each as the Ray task of its kind (workers.kinds), a configurable
+number at a time.
 
-It also returns the searches of lost workers to the queue: at once when Ray reports the task's
+It also returns the jobs of lost workers to the queue: at once when Ray reports the task's
 worker died, or when the lease expires (e.g. the whole server died and restarted).
 """
 
@@ -14,6 +15,8 @@ import uuid
 
 from nas.settings import Settings
 from nas.store import Database, StaleAttempt, repo
+from workers import latency_job, runner  # noqa: F401  (register their job kinds)
+from workers.kinds import JOB_KINDS
 
 log = logging.getLogger(__name__)
 
@@ -44,13 +47,9 @@ class Dispatcher:
     def start(self) -> None:
         import ray
 
-        from workers.latency_job import run_latency_job
-        from workers.runner import run_search_job
-
         init_ray(self.settings.ray_address)
         # retries go through our queue, not Ray's
-        self._tasks = {"search": ray.remote(max_retries=0, num_cpus=1)(run_search_job),
-                       "latency": ray.remote(max_retries=0, num_cpus=1)(run_latency_job)}
+        self._tasks = {name: ray.remote(max_retries=0, num_cpus=1)(JOB_KINDS[name].run) for name in JOB_KINDS}
         self._thread = threading.Thread(target=self._loop, name="dispatcher", daemon=True)
         self._thread.start()
 
@@ -77,30 +76,28 @@ class Dispatcher:
         if self.running:
             done, pending = ray.wait(list(self.running), num_returns=len(self.running), timeout=0)
             for ref in pending:  # covers a worker's start-up, before its own heartbeat runs
-                search_id, attempt = self.running[ref]
+                job_id, attempt = self.running[ref]
                 try:
-                    repo.renew_lease(self.db, search_id=search_id, attempt=attempt, owner=None,
+                    repo.renew_lease(self.db, job_id=job_id, attempt=attempt, owner=None,
                                      lease_seconds=self.settings.lease_seconds)
                 except StaleAttempt:
                     pass  # the attempt was cancelled or requeued; its task will notice and end
 
             for ref in done:
-                search_id, attempt = self.running.pop(ref)
+                job_id, attempt = self.running.pop(ref)
                 try:
                     ray.get(ref)
                 except Exception as err:  # the worker process died (or Ray lost it): requeue now
                     reason = f"worker lost: {type(err).__name__}"
-                    log.warning("search %s attempt %s: %s", search_id, attempt, reason)
-                    repo.requeue(self.db, search_id=search_id, attempt=attempt, reason=reason)
+                    log.warning("job %s attempt %s: %s", job_id, attempt, reason)
+                    repo.requeue(self.db, job_id=job_id, attempt=attempt, reason=reason)
         threads = self.settings.threads_per_job or max(1, (os.cpu_count() or 1) // self.settings.max_concurrent)
         while len(self.running) < self.settings.max_concurrent:
-            search = repo.claim_next(self.db, owner=self.name, lease_seconds=self.settings.lease_seconds,
-                                     kinds=("search", "latency"))
-            if search is None:
+            job = repo.claim_next(self.db, owner=self.name, lease_seconds=self.settings.lease_seconds,
+                                  kinds=list(self._tasks))
+            if job is None:
                 break
-            task = self._tasks[search.kind]
-            if search.kind == "latency" and search.config.get("device", "cpu").startswith("cuda"):
-                task = task.options(num_gpus=1)  # runs on a worker that has the device
-            ref = task.remote(self.settings.db_url, str(self.settings.data_dir.resolve()), search.id, search.attempt,
-                                    self.settings.lease_seconds, threads)
-            self.running[ref] = (search.id, search.attempt)
+            task = self._tasks[job.kind].options(**JOB_KINDS[job.kind].resources(job.config))
+            ref = task.remote(self.settings.db_url, str(self.settings.data_dir.resolve()), job.id, job.attempt,
+                              self.settings.lease_seconds, threads)
+            self.running[ref] = (job.id, job.attempt)

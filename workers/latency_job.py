@@ -13,13 +13,14 @@ from nas.schemas import LatencyBuildRequest
 from nas.store import Database, repo
 from search_spaces import get_space
 from workers.attempt import run_attempt
+from workers.kinds import JobKind, register_job_kind
 from workers.reporter import DatabaseReporter
 
 
-def run_latency_job(db_url: str, data_dir: str, search_id: str, attempt: int, lease_seconds: float,
+def run_latency_job(db_url: str, data_dir: str, job_id: str, attempt: int, lease_seconds: float,
                     threads: int) -> str:
     """Build (resuming a partial table), validate and register a table; returns the end status."""
-    return run_attempt(db_url, data_dir, search_id, attempt, lease_seconds, threads,
+    return run_attempt(db_url, data_dir, job_id, attempt, lease_seconds, threads,
                        functools.partial(_job, Path(data_dir)))
 
 
@@ -38,7 +39,7 @@ def _build(db: Database, request: LatencyBuildRequest, data_dir: Path, reporter:
         machine=Machine.here(request.device))
     folder = data_dir / "tables"
     folder.mkdir(parents=True, exist_ok=True)
-    out = folder / f"build-{reporter.search_id}.json"  # resumed by a later attempt
+    out = folder / f"build-{reporter.job_id}.json"  # resumed by a later attempt
 
     def progress(phase: str, n: int, total: int) -> None:
         if reporter.should_stop():
@@ -53,3 +54,11 @@ def _build(db: Database, request: LatencyBuildRequest, data_dir: Path, reporter:
                             path=str(out))
     reporter.message(f"registered the table: {100 * report['within_10pct']:.0f}% within ±10%, "
                      f"Kendall {report['kendall_tau']:.3f}")
+
+
+def _resources(config: dict[str, Any]) -> dict[str, Any]:
+    """A build for a GPU runs on a worker that has one."""
+    return {"num_gpus": 1} if str(config.get("device", "cpu")).startswith("cuda") else {}
+
+
+register_job_kind(JobKind("latency", run_latency_job, _resources))

@@ -23,20 +23,20 @@ PHASE_SPAN = {"train": (0.0, 0.75), "search": (0.75, 0.97), "finalize": (0.97, 1
 
 
 class DatabaseReporter(Reporter):
-    def __init__(self, db: Database, *, search_id: str, attempt: int, owner: str, lease_seconds: float,
+    def __init__(self, db: Database, *, job_id: str, attempt: int, owner: str, lease_seconds: float,
                  min_interval: float = 0.5):
-        self.db, self.search_id, self.attempt, self.owner = db, search_id, attempt, owner
+        self.db, self.job_id, self.attempt, self.owner = db, job_id, attempt, owner
         self.lease_seconds, self.min_interval = lease_seconds, min_interval
         self.cancelled = threading.Event()
         self.lost = threading.Event()
         self._last_write = 0.0
         self._stop = threading.Event()
         self._beat()  # take the lease under this worker's name at once
-        self._thread = threading.Thread(target=self._heartbeat, name=f"heartbeat-{search_id[:8]}", daemon=True)
+        self._thread = threading.Thread(target=self._heartbeat, name=f"heartbeat-{job_id[:8]}", daemon=True)
         self._thread.start()
 
     def _ids(self) -> dict[str, Any]:
-        return {"search_id": self.search_id, "attempt": self.attempt}
+        return {"job_id": self.job_id, "attempt": self.attempt}
 
     def _beat(self) -> None:
         try:

@@ -8,24 +8,28 @@ from pathlib import Path
 from typing import Any
 
 from nas.pipeline import run_search
-from nas.rundir import RESULT, search_workdir
+from nas.rundir import RESULT, job_workdir
 from nas.schemas import SearchConfig
 from nas.store import Database, repo
 from workers.attempt import run_attempt
+from workers.kinds import JobKind, register_job_kind
 from workers.reporter import DatabaseReporter
 
 
-def run_search_job(db_url: str, data_dir: str, search_id: str, attempt: int, lease_seconds: float, threads: int) -> str:
+def run_search_job(db_url: str, data_dir: str, job_id: str, attempt: int, lease_seconds: float, threads: int) -> str:
     """Run (or resume, from the run folder's checkpoint) one search attempt; returns its end status."""
-    work = functools.partial(_search, search_workdir(data_dir, search_id))
-    return run_attempt(db_url, data_dir, search_id, attempt, lease_seconds, threads, work)
+    work = functools.partial(_search, job_workdir(data_dir, job_id))
+    return run_attempt(db_url, data_dir, job_id, attempt, lease_seconds, threads, work)
 
 
 def _search(workdir: Path, db: Database, config: dict[str, Any], reporter: DatabaseReporter) -> dict[str, Any]:
     result = run_search(SearchConfig.model_validate(config), reporter, workdir)
-    ids: dict[str, Any] = {"search_id": reporter.search_id, "attempt": reporter.attempt}
+    ids: dict[str, Any] = {"job_id": reporter.job_id, "attempt": reporter.attempt}
     repo.set_front(db, front=result.front, **ids)
     path = workdir / RESULT
     repo.add_artifact(db, kind="result", path=str(path), size=path.stat().st_size,
                       sha256=hashlib.sha256(path.read_bytes()).hexdigest(), **ids)
     return {"hypervolume": result.hypervolume}
+
+
+register_job_kind(JobKind("search", run_search_job))

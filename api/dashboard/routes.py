@@ -84,7 +84,7 @@ def logout(request: Request) -> RedirectResponse:
 
 @router.get("/", response_class=HTMLResponse)
 def searches_page(request: Request, user: PageUser, s: SessionDep, status: str | None = None) -> HTMLResponse:
-    rows, total = repo.list_searches(s, owner=user, status=status or None, limit=200)
+    rows, total = repo.list_jobs(s, owner=user, status=status or None, kind="search", limit=200)
     return render(request, "searches.html", user=user, searches=rows, total=total, status=status or "")
 
 
@@ -143,7 +143,7 @@ def hardware_page(request: Request, user: PageUser, s: SessionDep) -> HTMLRespon
 
 @router.get("/compare", response_class=HTMLResponse)
 def compare_page(request: Request, user: PageUser, s: SessionDep, ids: str = "") -> HTMLResponse:
-    rows, _ = repo.list_searches(s, owner=user, status="succeeded", limit=200)
+    rows, _ = repo.list_jobs(s, owner=user, status="succeeded", kind="search", limit=200)
     chosen = [i for i in ids.split(",") if i]
     return render(request, "compare.html", user=user, searches=rows, chosen=chosen)
 

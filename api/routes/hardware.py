@@ -62,10 +62,10 @@ async def upload_table(file: UploadFile, user: CurrentUser, s: SessionDep, setti
 def request_build(body: LatencyBuildRequest, response: Response, user: CurrentUser, s: SessionDep,
                   settings: SettingsDep) -> Submitted:
     """Queue a table build (measure layers, fit, validate, register) on a worker with the device.
-    Follow it like a search: GET /api/v1/searches/{id} and its events."""
+    Follow it at GET /api/v1/jobs/{id} and its events."""
     if body.space not in list_presets():
         raise HTTPException(422, f"space: unknown preset {body.space!r}")
-    job, _ = repo.submit_search(s, owner_id=user.id, config=body.model_dump(mode="json"), kind="latency",
+    job, _ = repo.submit_job(s, owner_id=user.id, config=body.model_dump(mode="json"), kind="latency",
                                 name=f"latency table: {body.space}", max_attempts=settings.max_attempts)
-    response.headers["Location"] = f"/api/v1/searches/{job.id}"
+    response.headers["Location"] = f"/api/v1/jobs/{job.id}"
     return Submitted(id=job.id, status=job.status, created=True)

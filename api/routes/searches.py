@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
 import shutil
 from enum import StrEnum
 from pathlib import Path
@@ -14,9 +12,10 @@ from fastapi.responses import FileResponse, StreamingResponse
 
 from api.deps import DB, MAX_INT, CurrentUser, SessionDep, SettingsDep, owned_search
 from api.errors import error_responses
-from api.models import CandidateList, CandidateOut, FrontItem, SearchList, SearchOut, Status, Submitted
+from api.models import CandidateList, CandidateOut, FrontItem, JobList, JobOut, Status, Submitted
+from api.routes.jobs import cancel_job, event_stream
 from nas.export import FORMATS, ExportError, export_candidate, export_file_name
-from nas.rundir import EXPORTS, RESULT, search_workdir
+from nas.rundir import EXPORTS, RESULT, job_workdir
 from nas.schemas import SearchConfig
 from nas.settings import Settings
 from nas.store import repo
@@ -54,7 +53,7 @@ def submit(
 ) -> Submitted:
     """Queue a search (the body is the engine's SearchConfig). 202 with its id and Location."""
     check_submittable(s, config, user, settings)
-    search, created = repo.submit_search(
+    search, created = repo.submit_job(
         s, owner_id=user.id, config=config.model_dump(mode="json"), name=name, priority=priority,
         idempotency_key=idempotency_key, max_attempts=settings.max_attempts,
     )
@@ -62,28 +61,24 @@ def submit(
     return Submitted(id=search.id, status=search.status, created=created)
 
 
-@router.get("", response_model=SearchList, responses=error_responses(401, 422))
+@router.get("", response_model=JobList, responses=error_responses(401, 422))
 def list_all(
     user: CurrentUser, s: SessionDep, status: Status | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50, offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
-) -> SearchList:
-    rows, total = repo.list_searches(s, owner=user, status=status, limit=limit, offset=offset)
-    return SearchList(items=[SearchOut.of(r) for r in rows], total=total, limit=limit, offset=offset)
+) -> JobList:
+    rows, total = repo.list_jobs(s, owner=user, status=status, kind="search", limit=limit, offset=offset)
+    return JobList(items=[JobOut.of(r) for r in rows], total=total, limit=limit, offset=offset)
 
 
-@router.get("/{search_id}", response_model=SearchOut, responses=error_responses(401, 404))
-def get(search_id: str, user: CurrentUser, s: SessionDep) -> SearchOut:
-    return SearchOut.of(owned_search(s, search_id, user))
+@router.get("/{search_id}", response_model=JobOut, responses=error_responses(401, 404))
+def get(search_id: str, user: CurrentUser, s: SessionDep) -> JobOut:
+    return JobOut.of(owned_search(s, search_id, user))
 
 
-@router.post("/{search_id}/cancel", response_model=SearchOut, responses=error_responses(401, 404, 409))
-def cancel(search_id: str, user: CurrentUser, s: SessionDep) -> SearchOut:
+@router.post("/{search_id}/cancel", response_model=JobOut, responses=error_responses(401, 404, 409))
+def cancel(search_id: str, user: CurrentUser, s: SessionDep) -> JobOut:
     """Queued: cancelled at once. Running: stops within seconds, keeping the candidates found so far."""
-    search = owned_search(s, search_id, user)
-    if search.status in FINISHED:
-        raise HTTPException(409, f"search {search_id} has already {search.status}")
-    repo.request_cancel(s, search=search)
-    return SearchOut.of(search)
+    return cancel_job(s, owned_search(s, search_id, user))
 
 
 @router.delete("/{search_id}", status_code=204, responses=error_responses(401, 404, 409))
@@ -93,7 +88,7 @@ def delete(search_id: str, user: CurrentUser, s: SessionDep, settings: SettingsD
     if search.status not in FINISHED:
         raise HTTPException(409, f"search {search_id} is {search.status}: cancel it first")
     s.delete(search)
-    shutil.rmtree(search_workdir(settings.data_dir, search_id), ignore_errors=True)
+    shutil.rmtree(job_workdir(settings.data_dir, search_id), ignore_errors=True)
     return Response(status_code=204)
 
 
@@ -139,7 +134,7 @@ def export(
     search = owned_search(s, search_id, user)
     if repo.candidate(s, search_id, arch_id) is None:
         raise HTTPException(404, f"candidate {arch_id} not found in search {search_id}")
-    workdir = search_workdir(settings.data_dir, search_id)
+    workdir = job_workdir(settings.data_dir, search_id)
     if search.status != "succeeded" or not (workdir / RESULT).exists():
         raise HTTPException(409, f"search {search_id} is {search.status}: exports are ready when it has succeeded")
     fmt = format.value
@@ -165,28 +160,4 @@ async def events(
     `after` (or Last-Event-ID) on; the stream ends once the search has finished."""
     with db.session() as s:
         owned_search(s, search_id, user)
-    start = last_event_id if last_event_id is not None else after
-
-    async def stream():
-        cursor, idle = start, 0.0
-        while True:
-            with db.session() as s:
-                batch = repo.events_after(s, search_id, cursor)
-                search = repo.get_search(s, search_id)
-                done = search is None or search.status in FINISHED
-            for e in batch:
-                cursor = e.id
-                yield f"id: {e.id}\nevent: {e.kind}\ndata: {json.dumps(e.data)}\n\n"
-            if done and not batch:
-                yield "event: end\ndata: {}\n\n"
-                return
-            if await request.is_disconnected():
-                return
-            if not batch:
-                idle += 0.5
-                if idle >= 15:
-                    idle = 0.0
-                    yield ": keep-alive\n\n"
-                await asyncio.sleep(0.5)
-
-    return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+    return event_stream(db, search_id, last_event_id if last_event_id is not None else after, request)

@@ -48,12 +48,14 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-class Search(Base):
-    __tablename__ = "searches"
+class Job(Base):
+    """One queued unit of work of a registered kind (a search, a latency-table build, ...)."""
+
+    __tablename__ = "jobs"
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(200), default="")
-    kind: Mapped[str] = mapped_column(String(20), default="search")  # "search" or "latency" (table build)
+    kind: Mapped[str] = mapped_column(String(20), default="search")  # a job kind registered in workers.jobs
     config: Mapped[dict[str, Any]] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(12), default="queued")
     phase: Mapped[str] = mapped_column(String(20), default="")
@@ -77,14 +79,14 @@ class Search(Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     __table_args__ = (
         UniqueConstraint("owner_id", "idempotency_key", name="uq_search_idempotency"),
-        Index("ix_searches_queue", "status", "priority", "created_at"),
+        Index("ix_jobs_queue", "status", "priority", "created_at"),
     )
 
 
 class CandidateRow(Base):
     __tablename__ = "candidates"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    search_id: Mapped[str] = mapped_column(ForeignKey("searches.id", ondelete="CASCADE"), index=True)
+    search_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
     arch_id: Mapped[str] = mapped_column(String(64))
     arch: Mapped[dict[str, Any]] = mapped_column(JSON)
     metrics: Mapped[dict[str, Any]] = mapped_column(JSON)
@@ -121,7 +123,7 @@ class LatencyTableRow(Base):
 class Artifact(Base):
     __tablename__ = "artifacts"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    search_id: Mapped[str] = mapped_column(ForeignKey("searches.id", ondelete="CASCADE"), index=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(40))
     path: Mapped[str] = mapped_column(Text)
     size: Mapped[int] = mapped_column(BigInteger)
@@ -130,13 +132,13 @@ class Artifact(Base):
 
 
 class Event(Base):
-    """Append-only log per search: what the live views and SSE stream replay."""
+    """Append-only log per job: what the live views and SSE stream replay."""
 
     __tablename__ = "events"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    search_id: Mapped[str] = mapped_column(ForeignKey("searches.id", ondelete="CASCADE"))
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
     attempt: Mapped[int] = mapped_column(Integer, default=0)
     kind: Mapped[str] = mapped_column(String(20))
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    __table_args__ = (Index("ix_events_search", "search_id", "id"),)
+    __table_args__ = (Index("ix_events_job", "job_id", "id"),)

@@ -1,7 +1,8 @@
 """Repository functions: every read and write the service makes. Writes are keyword-only.
 
-Worker writes are fenced: they name the attempt they belong to, and a write from an attempt
-that no longer owns the search (its lease expired and it was requeued) raises StaleAttempt.
+The queue holds jobs of registered kinds (searches, latency-table builds, ...). Worker writes are
+fenced: they name the attempt they belong to, and a write from an attempt that no longer owns the
+job (its lease expired and it was requeued) raises StaleAttempt.
 """
 
 from __future__ import annotations
@@ -25,15 +26,15 @@ from nas.store.models import (
     CandidateRow,
     Event,
     HardwareProfileRow,
+    Job,
     LatencyTableRow,
-    Search,
     User,
     utcnow,
 )
 
 
 class StaleAttempt(RuntimeError):
-    """A worker wrote for an attempt that no longer owns the search."""
+    """A worker wrote for an attempt that no longer owns the job."""
 
 
 # ---- users and tokens --------------------------------------------------------------------------
@@ -66,139 +67,143 @@ def count_users(s: Session) -> int:
 
 
 # ---- submissions -------------------------------------------------------------------------------
-def submit_search(
+def submit_job(
     s: Session, *, owner_id: int, config: dict[str, Any], name: str = "", kind: str = "search", priority: int = 0,
     idempotency_key: str | None = None, max_attempts: int = 3,
-) -> tuple[Search, bool]:
-    """Queue a search; with an idempotency key already used by this owner, return that search instead."""
+) -> tuple[Job, bool]:
+    """Queue a job; with an idempotency key already used by this owner, return that job instead."""
     if idempotency_key:
-        existing = s.scalar(select(Search).where(Search.owner_id == owner_id, Search.idempotency_key == idempotency_key))
+        existing = s.scalar(select(Job).where(Job.owner_id == owner_id, Job.idempotency_key == idempotency_key))
         if existing:
             return existing, False
-    search = Search(id=str(uuid.uuid4()), owner_id=owner_id, config=config, name=name, kind=kind, priority=priority,
-                    idempotency_key=idempotency_key, max_attempts=max_attempts, status="queued")
-    s.add(search)
+    job = Job(id=str(uuid.uuid4()), owner_id=owner_id, config=config, name=name, kind=kind, priority=priority,
+              idempotency_key=idempotency_key, max_attempts=max_attempts, status="queued")
+    s.add(job)
     s.flush()
-    add_event(s, search_id=search.id, attempt=0, kind="status", data={"status": "queued"})
-    return search, True
+    add_event(s, job_id=job.id, attempt=0, kind="status", data={"status": "queued"})
+    return job, True
 
 
-def get_search(s: Session, search_id: str, owner: User | None = None) -> Search | None:
-    """A search; with `owner`, only if that user owns it (admins see all)."""
-    search = s.get(Search, search_id)
-    if search is None or (owner is not None and not owner.is_admin and search.owner_id != owner.id):
+def get_job(s: Session, job_id: str, owner: User | None = None, kind: str | None = None) -> Job | None:
+    """A job; with `owner`, only if that user owns it (admins see all); with `kind`, only of that kind."""
+    job = s.get(Job, job_id)
+    if job is None or (owner is not None and not owner.is_admin and job.owner_id != owner.id):
         return None
-    return search
+    if kind is not None and job.kind != kind:
+        return None
+    return job
 
 
-def list_searches(
-    s: Session, *, owner: User, status: str | None = None, kind: str | None = "search", limit: int = 50, offset: int = 0,
-) -> tuple[list[Search], int]:
-    q = select(Search)
+def list_jobs(
+    s: Session, *, owner: User, status: str | None = None, kind: str | None = None, limit: int = 50, offset: int = 0,
+) -> tuple[list[Job], int]:
+    q = select(Job)
     if not owner.is_admin:
-        q = q.where(Search.owner_id == owner.id)
+        q = q.where(Job.owner_id == owner.id)
     if status:
-        q = q.where(Search.status == status)
+        q = q.where(Job.status == status)
     if kind:
-        q = q.where(Search.kind == kind)
+        q = q.where(Job.kind == kind)
     total = s.scalar(select(func.count()).select_from(q.subquery())) or 0
-    rows = s.scalars(q.order_by(Search.created_at.desc()).limit(limit).offset(offset)).all()
+    rows = s.scalars(q.order_by(Job.created_at.desc()).limit(limit).offset(offset)).all()
     return list(rows), total
 
 
-def request_cancel(s: Session, *, search: Search) -> None:
-    """Queued searches are cancelled at once; running ones are asked to stop (the worker keeps what it found)."""
-    if search.status == "queued":
-        search.status, search.finished_at = "cancelled", utcnow()
-        add_event(s, search_id=search.id, attempt=search.attempt, kind="status", data={"status": "cancelled"})
-    elif search.status == "running":
-        search.cancel_requested = True
+def request_cancel(s: Session, *, job: Job) -> None:
+    """Queued jobs are cancelled at once; running ones are asked to stop (a search keeps what it found)."""
+    if job.status == "queued":
+        job.status, job.finished_at = "cancelled", utcnow()
+        add_event(s, job_id=job.id, attempt=job.attempt, kind="status", data={"status": "cancelled"})
+    elif job.status == "running":
+        job.cancel_requested = True
 
 
 def count_by_status(s: Session) -> dict[str, int]:
-    return {status: n for status, n in s.execute(select(Search.status, func.count()).group_by(Search.status))}
+    return {status: n for status, n in s.execute(select(Job.status, func.count()).group_by(Job.status))}
 
 
 # ---- the queue -----------------------------------------------------------------------------------
-def claim_next(db: Database, *, owner: str, lease_seconds: float, kinds: Sequence[str] = ("search",)) -> Search | None:
-    """Atomically move the next queued search to running for `owner`, with a new attempt and lease.
+def claim_next(db: Database, *, owner: str, lease_seconds: float, kinds: Sequence[str] | None = None) -> Job | None:
+    """Atomically move the next queued job to running for `owner`, with a new attempt and lease.
 
     PostgreSQL: SELECT ... FOR UPDATE SKIP LOCKED; SQLite: the transaction starts with BEGIN IMMEDIATE."""
     with db.session(immediate=True) as s:
-        q = (select(Search).where(Search.status == "queued", Search.kind.in_(kinds))
-             .order_by(Search.priority.desc(), Search.created_at).limit(1))
+        q = select(Job).where(Job.status == "queued")
+        if kinds is not None:
+            q = q.where(Job.kind.in_(kinds))
+        q = q.order_by(Job.priority.desc(), Job.created_at).limit(1)
         if not is_sqlite(db.engine):
             q = q.with_for_update(skip_locked=True)
-        search = s.scalar(q)
-        if search is None:
+        job = s.scalar(q)
+        if job is None:
             return None
         now = utcnow()
-        search.status, search.attempt = "running", search.attempt + 1
-        search.lease_owner, search.lease_expires_at = owner, now + timedelta(seconds=lease_seconds)
-        search.started_at = search.started_at or now
-        add_event(s, search_id=search.id, attempt=search.attempt, kind="status",
-                  data={"status": "running", "attempt": search.attempt})
-        return search
+        job.status, job.attempt = "running", job.attempt + 1
+        job.lease_owner, job.lease_expires_at = owner, now + timedelta(seconds=lease_seconds)
+        job.started_at = job.started_at or now
+        add_event(s, job_id=job.id, attempt=job.attempt, kind="status",
+                  data={"status": "running", "attempt": job.attempt})
+        return job
 
 
-def _fenced(s: Session, search_id: str, attempt: int, **values: Any) -> None:
-    """Update the search only if `attempt` still owns it (a no-op update just checks and locks the row)."""
+def _fenced(s: Session, job_id: str, attempt: int, **values: Any) -> None:
+    """Update the job only if `attempt` still owns it (a no-op update just checks and locks the row)."""
     values = values or {"attempt": attempt}
     result = s.execute(
-        update(Search).where(Search.id == search_id, Search.attempt == attempt, Search.status == "running").values(**values)
+        update(Job).where(Job.id == job_id, Job.attempt == attempt, Job.status == "running").values(**values)
     )
     if result.rowcount == 0:  # type: ignore[attr-defined]
-        raise StaleAttempt(f"search {search_id}: attempt {attempt} no longer owns it")
+        raise StaleAttempt(f"job {job_id}: attempt {attempt} no longer owns it")
 
 
-def renew_lease(db: Database, *, search_id: str, attempt: int, owner: str | None, lease_seconds: float) -> bool:
+def renew_lease(db: Database, *, job_id: str, attempt: int, owner: str | None, lease_seconds: float) -> bool:
     """Extend the lease (and name its owner, if given); returns whether cancellation was requested."""
     values: dict[str, Any] = {"lease_expires_at": utcnow() + timedelta(seconds=lease_seconds)}
     if owner:
         values["lease_owner"] = owner
     with db.session() as s:
-        _fenced(s, search_id, attempt, **values)
-        return bool(s.scalar(select(Search.cancel_requested).where(Search.id == search_id)))
+        _fenced(s, job_id, attempt, **values)
+        return bool(s.scalar(select(Job.cancel_requested).where(Job.id == job_id)))
 
 
 def record_progress(
-    db: Database, *, search_id: str, attempt: int, phase: str, step: int, total: int, progress: float,
+    db: Database, *, job_id: str, attempt: int, phase: str, step: int, total: int, progress: float,
     metrics: dict[str, float],
 ) -> None:
     with db.session() as s:
-        _fenced(s, search_id, attempt, phase=phase, step=step, total=total, progress=progress)
-        add_event(s, search_id=search_id, attempt=attempt, kind="progress",
+        _fenced(s, job_id, attempt, phase=phase, step=step, total=total, progress=progress)
+        add_event(s, job_id=job_id, attempt=attempt, kind="progress",
                   data={"phase": phase, "step": step, "total": total, "progress": progress, "metrics": metrics})
 
 
-def record_message(db: Database, *, search_id: str, attempt: int, text: str) -> None:
+def record_message(db: Database, *, job_id: str, attempt: int, text: str) -> None:
     with db.session() as s:
-        _fenced(s, search_id, attempt)
-        add_event(s, search_id=search_id, attempt=attempt, kind="message", data={"text": text})
+        _fenced(s, job_id, attempt)
+        add_event(s, job_id=job_id, attempt=attempt, kind="message", data={"text": text})
 
 
 def _metric_columns(metrics: dict[str, float]) -> dict[str, float | None]:
     return {k: metrics.get(k) for k in ("accuracy", "macs", "params", "latency_ms")}
 
 
-def add_candidate(db: Database, *, search_id: str, attempt: int, candidate: Candidate) -> None:
+def add_candidate(db: Database, *, job_id: str, attempt: int, candidate: Candidate) -> None:
     with db.session() as s:
-        _fenced(s, search_id, attempt)
-        row = s.scalar(select(CandidateRow).where(CandidateRow.search_id == search_id,
+        _fenced(s, job_id, attempt)
+        row = s.scalar(select(CandidateRow).where(CandidateRow.search_id == job_id,
                                                   CandidateRow.arch_id == candidate.arch_id))
         if row is None:  # a resumed attempt re-reports the candidates it had already found
-            s.add(CandidateRow(search_id=search_id, arch_id=candidate.arch_id, arch=candidate.arch,
+            s.add(CandidateRow(search_id=job_id, arch_id=candidate.arch_id, arch=candidate.arch,
                                metrics=candidate.metrics, feasible=candidate.feasible, generation=candidate.generation,
                                **_metric_columns(candidate.metrics)))
-            add_event(s, search_id=search_id, attempt=attempt, kind="candidate", data=candidate.model_dump(mode="json"))
+            add_event(s, job_id=job_id, attempt=attempt, kind="candidate", data=candidate.model_dump(mode="json"))
 
 
-def set_front(db: Database, *, search_id: str, attempt: int, front: list[Candidate]) -> None:
+def set_front(db: Database, *, job_id: str, attempt: int, front: list[Candidate]) -> None:
     """Mark exactly these candidates as the front (updating their metrics, e.g. test accuracy)."""
     with db.session() as s:
-        _fenced(s, search_id, attempt)
+        _fenced(s, job_id, attempt)
         by_id = {c.arch_id: c for c in front}
-        rows = s.scalars(select(CandidateRow).where(CandidateRow.search_id == search_id)).all()
+        rows = s.scalars(select(CandidateRow).where(CandidateRow.search_id == job_id)).all()
         for row in rows:
             row.on_front = row.arch_id in by_id
             if row.on_front:
@@ -206,12 +211,12 @@ def set_front(db: Database, *, search_id: str, attempt: int, front: list[Candida
                 for k, v in _metric_columns(row.metrics).items():
                     setattr(row, k, v)
         best = max((c.metrics.get("accuracy", 0.0) for c in front), default=None)
-        s.execute(update(Search).where(Search.id == search_id).values(best={"accuracy": best} if best is not None else {}))
-        add_event(s, search_id=search_id, attempt=attempt, kind="front", data={"arch_ids": list(by_id)})
+        s.execute(update(Job).where(Job.id == job_id).values(best={"accuracy": best} if best is not None else {}))
+        add_event(s, job_id=job_id, attempt=attempt, kind="front", data={"arch_ids": list(by_id)})
 
 
 def finish(
-    db: Database, *, search_id: str, attempt: int, status: str, error: str | None = None,
+    db: Database, *, job_id: str, attempt: int, status: str, error: str | None = None,
     error_kind: str | None = None, error_id: str | None = None, hypervolume: float | None = None,
 ) -> None:
     assert status in FINISHED
@@ -220,51 +225,51 @@ def finish(
                                   "finished_at": utcnow(), "lease_owner": None, "lease_expires_at": None}
         if status == "succeeded":
             values |= {"progress": 1.0, "hypervolume": hypervolume}
-        _fenced(s, search_id, attempt, **values)
-        add_event(s, search_id=search_id, attempt=attempt, kind="status",
+        _fenced(s, job_id, attempt, **values)
+        add_event(s, job_id=job_id, attempt=attempt, kind="status",
                   data={"status": status, "error": error, "error_kind": error_kind, "error_id": error_id})
 
 
-def requeue(db: Database, *, search_id: str, attempt: int, reason: str) -> str:
+def requeue(db: Database, *, job_id: str, attempt: int, reason: str) -> str:
     """Give a running attempt back to the queue (it resumes from its checkpoint) or fail it after max attempts."""
     with db.session() as s:
-        search = s.get(Search, search_id)
-        if search is None or search.status != "running" or search.attempt != attempt:
-            return search.status if search else "missing"
-        _give_back(s, search, reason)
-        return search.status
+        job = s.get(Job, job_id)
+        if job is None or job.status != "running" or job.attempt != attempt:
+            return job.status if job else "missing"
+        _give_back(s, job, reason)
+        return job.status
 
 
-def _give_back(s: Session, search: Search, reason: str) -> None:
-    if search.cancel_requested:
-        search.status, search.finished_at, search.error = "cancelled", utcnow(), None
-    elif search.attempt >= search.max_attempts:
-        search.status, search.finished_at = "failed", utcnow()
-        search.error = f"gave up after {search.attempt} attempts; last: {reason}"
+def _give_back(s: Session, job: Job, reason: str) -> None:
+    if job.cancel_requested:
+        job.status, job.finished_at, job.error = "cancelled", utcnow(), None
+    elif job.attempt >= job.max_attempts:
+        job.status, job.finished_at = "failed", utcnow()
+        job.error = f"gave up after {job.attempt} attempts; last: {reason}"
     else:
-        search.status = "queued"
-    search.lease_owner = search.lease_expires_at = None
-    add_event(s, search_id=search.id, attempt=search.attempt, kind="status",
-              data={"status": search.status, "reason": reason, "error": search.error})
+        job.status = "queued"
+    job.lease_owner = job.lease_expires_at = None
+    add_event(s, job_id=job.id, attempt=job.attempt, kind="status",
+              data={"status": job.status, "reason": reason, "error": job.error})
 
 
 def requeue_expired(db: Database, now: datetime | None = None) -> list[str]:
-    """Every running search whose lease expired goes back to the queue (or fails at max attempts)."""
+    """Every running job whose lease expired goes back to the queue (or fails at max attempts)."""
     now = now or utcnow()
     with db.session(immediate=True) as s:
-        expired = s.scalars(select(Search).where(Search.status == "running", Search.lease_expires_at < now)).all()
-        for search in expired:
-            _give_back(s, search, f"lease of attempt {search.attempt} expired (worker lost)")
-        return [search.id for search in expired]
+        expired = s.scalars(select(Job).where(Job.status == "running", Job.lease_expires_at < now)).all()
+        for job in expired:
+            _give_back(s, job, f"lease of attempt {job.attempt} expired (worker lost)")
+        return [job.id for job in expired]
 
 
 # ---- events and candidates --------------------------------------------------------------------------
-def add_event(s: Session, *, search_id: str, attempt: int, kind: str, data: dict[str, Any]) -> None:
-    s.add(Event(search_id=search_id, attempt=attempt, kind=kind, data=data))
+def add_event(s: Session, *, job_id: str, attempt: int, kind: str, data: dict[str, Any]) -> None:
+    s.add(Event(job_id=job_id, attempt=attempt, kind=kind, data=data))
 
 
-def events_after(s: Session, search_id: str, after_id: int = 0, limit: int = 500) -> list[Event]:
-    q = select(Event).where(Event.search_id == search_id, Event.id > after_id).order_by(Event.id).limit(limit)
+def events_after(s: Session, job_id: str, after_id: int = 0, limit: int = 500) -> list[Event]:
+    q = select(Event).where(Event.job_id == job_id, Event.id > after_id).order_by(Event.id).limit(limit)
     return list(s.scalars(q).all())
 
 
@@ -330,8 +335,8 @@ def latency_table(s: Session, table_id: int) -> tuple[LatencyTableRow, HardwareP
 
 
 # ---- artifacts ------------------------------------------------------------------------------------------
-def add_artifact(db: Database, *, search_id: str, attempt: int, kind: str, path: str, size: int, sha256: str) -> None:
+def add_artifact(db: Database, *, job_id: str, attempt: int, kind: str, path: str, size: int, sha256: str) -> None:
     """Record a file a job made (fenced: a stale attempt's file is not recorded)."""
     with db.session() as s:
-        _fenced(s, search_id, attempt)
-        s.add(Artifact(search_id=search_id, kind=kind, path=path, size=size, sha256=sha256))
+        _fenced(s, job_id, attempt)
+        s.add(Artifact(job_id=job_id, kind=kind, path=path, size=size, sha256=sha256))

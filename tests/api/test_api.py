@@ -77,6 +77,22 @@ def test_configs_the_product_cannot_run_are_refused_at_submission(admin):
     assert r.status_code == 422 and "backend" in r.json()["detail"] and "onnxruntime" in r.json()["detail"]
 
 
+def test_jobs_of_every_kind_and_searches_as_their_view(admin):
+    build = admin.post("/api/v1/hardware/builds", json={"space": "hybrid-tiny"})
+    job_id = build.json()["id"]
+    assert build.status_code == 202 and build.headers["location"] == f"/api/v1/jobs/{job_id}"
+    search_id = admin.post("/api/v1/searches", json=MINIMAL).json()["id"]
+    assert admin.get(f"/api/v1/jobs/{job_id}").json()["kind"] == "latency"
+    assert admin.get(f"/api/v1/searches/{job_id}").status_code == 404  # a table build is not a search
+    assert [j["id"] for j in admin.get("/api/v1/searches").json()["items"]] == [search_id]
+    assert admin.get("/api/v1/jobs").json()["total"] == 2
+    assert [j["id"] for j in admin.get("/api/v1/jobs", params={"kind": "latency"}).json()["items"]] == [job_id]
+    bad = admin.get("/api/v1/jobs", params={"kind": "bake"})
+    assert bad.status_code == 422 and "search" in bad.json()["detail"]
+    assert admin.post(f"/api/v1/jobs/{job_id}/cancel").json()["status"] == "cancelled"
+    assert admin.post(f"/api/v1/jobs/{job_id}/cancel").status_code == 409
+
+
 def test_block_families_come_from_the_registry(admin):
     families = {f["name"]: f for f in admin.get("/api/v1/spaces/families").json()}
     assert set(families) >= {"conv", "attention", "ssm"}

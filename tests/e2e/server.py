@@ -72,11 +72,12 @@ class Server:
         return httpx.Client(base_url=self.url, headers=headers, timeout=120)
 
 
-def follow_events(client: httpx.Client, search_id: str, timeout: float = 600) -> list[tuple[str, dict]]:
-    """Read the search's SSE stream until it ends; returns (event, data) pairs."""
+def follow_events(client: httpx.Client, job_id: str, resource: str = "searches",
+                  timeout: float = 600) -> list[tuple[str, dict]]:
+    """Read a search's (or, with resource 'jobs', any job's) SSE stream until it ends; returns (event, data) pairs."""
     events: list[tuple[str, dict]] = []
     kind = None
-    with client.stream("GET", f"/api/v1/searches/{search_id}/events", timeout=timeout) as r:
+    with client.stream("GET", f"/api/v1/{resource}/{job_id}/events", timeout=timeout) as r:
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
         for line in r.iter_lines():
             if line.startswith("event: "):
@@ -88,11 +89,12 @@ def follow_events(client: httpx.Client, search_id: str, timeout: float = 600) ->
     return events
 
 
-def wait_for(client: httpx.Client, search_id: str, predicate, timeout: float = 600, poll: float = 0.5) -> dict:
+def wait_for(client: httpx.Client, job_id: str, predicate, timeout: float = 600, poll: float = 0.5) -> dict:
+    """The job (of any kind) once `predicate` holds for it."""
     deadline = time.time() + timeout
     while time.time() < deadline:
-        body = client.get(f"/api/v1/searches/{search_id}").json()
+        body = client.get(f"/api/v1/jobs/{job_id}").json()
         if predicate(body):
             return body
         time.sleep(poll)
-    raise AssertionError(f"search {search_id} never reached the expected state: {body}")
+    raise AssertionError(f"job {job_id} never reached the expected state: {body}")

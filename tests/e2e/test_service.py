@@ -166,9 +166,15 @@ def test_latency_table_built_through_the_queue_drives_a_search(tmp_path):
         c = srv.client()
         build = c.post("/api/v1/hardware/builds", json={"space": "hybrid-tiny", "repeats": 5, "calibration": 4,
                                                         "validation_samples": 4, "threads": 1})
-        assert build.status_code == 202
-        body = wait_for(c, build.json()["id"], lambda b: b["status"] in ("succeeded", "failed"), timeout=600)
+        job_id = build.json()["id"]
+        assert build.status_code == 202 and build.headers["location"] == f"/api/v1/jobs/{job_id}"
+        body = wait_for(c, job_id, lambda b: b["status"] in ("succeeded", "failed"), timeout=600)
         assert body["status"] == "succeeded" and body["kind"] == "latency", body["error"]
+        # a table build is a job, not a search
+        assert c.get(f"/api/v1/searches/{job_id}").status_code == 404
+        assert c.get("/api/v1/searches").json()["total"] == 0
+        assert [j["id"] for j in c.get("/api/v1/jobs", params={"kind": "latency"}).json()["items"]] == [job_id]
+        assert any(k == "status" and d["status"] == "succeeded" for k, d in follow_events(c, job_id, "jobs"))
         tables = c.get("/api/v1/hardware/tables").json()
         assert len(tables) == 1 and tables[0]["entries"] == 133 and 0 <= tables[0]["report"]["within_10pct"] <= 1
         config = TINY_SEARCH | {"objectives": ["accuracy", "latency_ms"], "hardware": str(tables[0]["id"])}

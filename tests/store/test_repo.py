@@ -25,15 +25,56 @@ def make_user(db, name="alice", admin=False):
 
 def submit(db, user, **kw):
     with db.session() as s:
-        search, _ = repo.submit_search(s, owner_id=user.id, config={"space": "hybrid-tiny"}, **kw)
+        search, _ = repo.submit_job(s, owner_id=user.id, config={"space": "hybrid-tiny"}, **kw)
     return search
 
 
 def test_migrations_use_their_own_version_table(db):
     tables = set(inspect(db.engine).get_table_names())
-    assert {"users", "api_tokens", "searches", "candidates", "events", "artifacts", "latency_tables"} <= tables
-    assert "nas_alembic_version" in tables and "alembic_version" not in tables
+    assert {"users", "api_tokens", "jobs", "candidates", "events", "artifacts", "latency_tables"} <= tables
+    assert "nas_alembic_version" in tables and "alembic_version" not in tables and "searches" not in tables
     migrate(db.engine)  # idempotent
+
+
+def test_the_jobs_migration_keeps_existing_searches(database_url):
+    """A database made before jobs had their own table (revision 0002) upgrades with every row kept."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import text
+
+    from nas.store.db import MIGRATIONS
+
+    old = Database(database_url)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with old.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0002")
+    with old.engine.begin() as conn:
+        conn.execute(text("INSERT INTO users (id, name, is_admin, created_at) VALUES (1, 'u', false, CURRENT_TIMESTAMP)"))
+        conn.execute(text(
+            "INSERT INTO searches (id, owner_id, name, kind, config, status, phase, step, total, progress, priority, "
+            "attempt, max_attempts, cancel_requested, best, created_at) VALUES ('s1', 1, 'old', 'search', '{}', "
+            "'succeeded', '', 0, 0, 1.0, 0, 1, 3, false, '{}', CURRENT_TIMESTAMP)"))
+        conn.execute(text("INSERT INTO events (search_id, attempt, kind, data, created_at) "
+                          "VALUES ('s1', 1, 'status', '{\"status\": \"succeeded\"}', CURRENT_TIMESTAMP)"))
+        conn.execute(text("INSERT INTO candidates (search_id, arch_id, arch, metrics, feasible, on_front, generation, "
+                          "created_at) VALUES ('s1', 'a1', '{}', '{}', true, true, 0, CURRENT_TIMESTAMP)"))
+        conn.execute(text("INSERT INTO artifacts (search_id, kind, path, size, sha256, created_at) "
+                          "VALUES ('s1', 'result', '/r.json', 1, 'x', CURRENT_TIMESTAMP)"))
+    old.dispose()
+    db = Database(database_url)
+    migrate(db.engine)
+    with db.session() as s:
+        job = repo.get_job(s, "s1", kind="search")
+        assert job is not None and job.name == "old" and job.status == "succeeded"
+        assert [e.data["status"] for e in repo.events_after(s, "s1")] == ["succeeded"]
+        assert repo.candidate(s, "s1", "a1").on_front
+        assert s.scalar(repo.select(repo.Artifact.path).where(repo.Artifact.job_id == "s1")) == "/r.json"
+        s.delete(job)  # foreign keys follow the renamed table: the job's rows go with it
+    with db.session() as s:
+        assert repo.candidate(s, "s1", "a1") is None and repo.events_after(s, "s1") == []
+    db.dispose()
 
 
 def test_tokens_are_hashed_and_resolve_to_their_user(db):
@@ -80,13 +121,13 @@ def test_stale_attempt_writes_are_rejected(db):
     second = repo.claim_next(db, owner="w2", lease_seconds=30)
     assert second.id == first.id and second.attempt == 2
     with pytest.raises(StaleAttempt):
-        repo.record_progress(db, search_id=first.id, attempt=1, phase="train", step=1, total=2, progress=0.1, metrics={})
+        repo.record_progress(db, job_id=first.id, attempt=1, phase="train", step=1, total=2, progress=0.1, metrics={})
     with pytest.raises(StaleAttempt):
-        repo.finish(db, search_id=first.id, attempt=1, status="succeeded")
-    repo.record_progress(db, search_id=first.id, attempt=2, phase="train", step=1, total=2, progress=0.1, metrics={})
-    repo.finish(db, search_id=first.id, attempt=2, status="succeeded", hypervolume=0.5)
+        repo.finish(db, job_id=first.id, attempt=1, status="succeeded")
+    repo.record_progress(db, job_id=first.id, attempt=2, phase="train", step=1, total=2, progress=0.1, metrics={})
+    repo.finish(db, job_id=first.id, attempt=2, status="succeeded", hypervolume=0.5)
     with db.session() as s:
-        assert repo.get_search(s, first.id).status == "succeeded"
+        assert repo.get_job(s, first.id).status == "succeeded"
 
 
 def test_expired_leases_fail_after_max_attempts(db):
@@ -96,7 +137,7 @@ def test_expired_leases_fail_after_max_attempts(db):
         assert repo.claim_next(db, owner="w", lease_seconds=1).id == search.id
         repo.requeue_expired(db, now=utcnow() + timedelta(seconds=5))
     with db.session() as s:
-        row = repo.get_search(s, search.id)
+        row = repo.get_job(s, search.id)
         assert row.status == "failed" and "after 2 attempts" in row.error and "lease" in row.error
 
 
@@ -104,9 +145,9 @@ def test_idempotency_key_returns_the_same_search(db):
     user, _ = make_user(db)
     other, _ = make_user(db, "bob")
     with db.session() as s:
-        a, created_a = repo.submit_search(s, owner_id=user.id, config={}, idempotency_key="k1")
-        b, created_b = repo.submit_search(s, owner_id=user.id, config={}, idempotency_key="k1")
-        c, _ = repo.submit_search(s, owner_id=other.id, config={}, idempotency_key="k1")
+        a, created_a = repo.submit_job(s, owner_id=user.id, config={}, idempotency_key="k1")
+        b, created_b = repo.submit_job(s, owner_id=user.id, config={}, idempotency_key="k1")
+        c, _ = repo.submit_job(s, owner_id=other.id, config={}, idempotency_key="k1")
     assert created_a and not created_b and a.id == b.id and c.id != a.id
 
 
@@ -117,14 +158,14 @@ def test_cancel_and_owner_isolation(db):
     queued, running = submit(db, alice), submit(db, alice)
     repo.claim_next(db, owner="w", lease_seconds=30)  # claims `queued` (older)
     with db.session() as s:
-        assert repo.get_search(s, queued.id, owner=bob) is None
-        assert repo.get_search(s, queued.id, owner=admin) is not None
-        repo.request_cancel(s, search=repo.get_search(s, running.id, owner=alice))
-        repo.request_cancel(s, search=repo.get_search(s, queued.id, owner=alice))
+        assert repo.get_job(s, queued.id, owner=bob) is None
+        assert repo.get_job(s, queued.id, owner=admin) is not None
+        repo.request_cancel(s, job=repo.get_job(s, running.id, owner=alice))
+        repo.request_cancel(s, job=repo.get_job(s, queued.id, owner=alice))
     with db.session() as s:
-        assert repo.get_search(s, running.id).status == "cancelled"
-        assert repo.get_search(s, queued.id).cancel_requested
-    assert repo.renew_lease(db, search_id=queued.id, attempt=1, owner="w", lease_seconds=30) is True
+        assert repo.get_job(s, running.id).status == "cancelled"
+        assert repo.get_job(s, queued.id).cancel_requested
+    assert repo.renew_lease(db, job_id=queued.id, attempt=1, owner="w", lease_seconds=30) is True
 
 
 def test_candidates_front_and_pages(db):
@@ -133,8 +174,8 @@ def test_candidates_front_and_pages(db):
     repo.claim_next(db, owner="w", lease_seconds=30)
     cands = [Candidate(arch_id=f"{i:064d}", arch={}, metrics={"accuracy": i / 10, "macs": 100 - i}) for i in range(7)]
     for c in cands + cands[:2]:  # re-reported candidates are not duplicated
-        repo.add_candidate(db, search_id=search.id, attempt=1, candidate=c)
-    repo.set_front(db, search_id=search.id, attempt=1, front=[cands[6].model_copy(update={"metrics": {
+        repo.add_candidate(db, job_id=search.id, attempt=1, candidate=c)
+    repo.set_front(db, job_id=search.id, attempt=1, front=[cands[6].model_copy(update={"metrics": {
         "accuracy": 0.6, "macs": 94, "test_accuracy": 0.55}})])
     with db.session() as s:
         rows, total = repo.candidates_page(s, search.id, sort="macs", descending=False, limit=3)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from nas.rundir import search_workdir, traceback_file
+from nas.rundir import job_workdir, traceback_file
 from nas.store import Database, migrate, repo
 from search_spaces import SpaceError
 from workers.attempt import run_attempt
@@ -17,7 +17,7 @@ def claimed(database_url):
     migrate(db.engine)
     with db.session() as s:
         user, _ = repo.create_user(s, name="u")
-        job, _ = repo.submit_search(s, owner_id=user.id, config={"space": "hybrid-tiny"})
+        job, _ = repo.submit_job(s, owner_id=user.id, config={"space": "hybrid-tiny"})
     job = repo.claim_next(db, owner="test", lease_seconds=30)
     yield db, job
     db.dispose()
@@ -35,10 +35,10 @@ def test_a_bug_is_an_internal_error_with_a_traceback_file(claimed, tmp_path):
 
     assert _run(db, job, tmp_path, buggy) == "failed"
     with db.session() as s:
-        row = repo.get_search(s, job.id)
+        row = repo.get_job(s, job.id)
         assert row.error_kind == "internal" and row.error_id and row.error_id in row.error
         assert "ZeroDivisionError" in row.error
-    text = traceback_file(search_workdir(tmp_path, job.id), job.attempt).read_text()
+    text = traceback_file(job_workdir(tmp_path, job.id), job.attempt).read_text()
     assert row.error_id in text and "1 / 0" in text
 
 
@@ -50,6 +50,6 @@ def test_a_user_error_fails_with_its_message_and_no_traceback(claimed, tmp_path)
 
     assert _run(db, job, tmp_path, bad_input) == "failed"
     with db.session() as s:
-        row = repo.get_search(s, job.id)
+        row = repo.get_job(s, job.id)
         assert (row.error_kind, row.error_id, row.error) == ("user", None, "unknown search space 'nope'")
-    assert not (search_workdir(tmp_path, job.id) / "errors").exists()
+    assert not (job_workdir(tmp_path, job.id) / "errors").exists()

@@ -1,0 +1,93 @@
+"""Jobs: every queued unit of work, whatever its kind (searches, latency-table builds, ...): list, get,
+cancel and live events. `/searches` is the view of the jobs of kind `search`, with their results."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, HTTPException, Query, Request
+from fastapi.responses import StreamingResponse
+
+from api.deps import DB, MAX_INT, CurrentUser, SessionDep, owned_job
+from api.errors import error_responses
+from api.models import JobList, JobOut, Status
+from nas.store import Database, repo
+from nas.store.models import FINISHED, Job
+from workers.kinds import JOB_KINDS
+
+router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
+EVENT_STREAM: dict[int | str, dict[str, Any]] = {200: {"content": {"text/event-stream": {}}}}
+
+
+def cancel_job(s, job: Job) -> JobOut:
+    """Queued: cancelled at once. Running: stops within seconds (a search keeps what it found)."""
+    if job.status in FINISHED:
+        raise HTTPException(409, f"{job.kind} {job.id} has already {job.status}")
+    repo.request_cancel(s, job=job)
+    return JobOut.of(job)
+
+
+def event_stream(db: Database, job_id: str, start: int, request: Request) -> StreamingResponse:
+    """Server-sent events of a job from event id `start` on; the stream ends once the job has finished."""
+
+    async def stream() -> AsyncIterator[str]:
+        cursor, idle = start, 0.0
+        while True:
+            with db.session() as s:
+                batch = repo.events_after(s, job_id, cursor)
+                job = repo.get_job(s, job_id)
+                done = job is None or job.status in FINISHED
+            for e in batch:
+                cursor = e.id
+                yield f"id: {e.id}\nevent: {e.kind}\ndata: {json.dumps(e.data)}\n\n"
+            if done and not batch:
+                yield "event: end\ndata: {}\n\n"
+                return
+            if await request.is_disconnected():
+                return
+            if not batch:
+                idle += 0.5
+                if idle >= 15:
+                    idle = 0.0
+                    yield ": keep-alive\n\n"
+                await asyncio.sleep(0.5)
+
+    return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+
+@router.get("", response_model=JobList, responses=error_responses(401, 422))
+def list_jobs(
+    user: CurrentUser, s: SessionDep, status: Status | None = None,
+    kind: Annotated[str | None, Query(description="a registered job kind")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50, offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
+) -> JobList:
+    if kind is not None and kind not in JOB_KINDS:
+        raise HTTPException(422, f"kind: unknown job kind {kind!r}; choose one of {', '.join(JOB_KINDS.names())}")
+    rows, total = repo.list_jobs(s, owner=user, status=status, kind=kind, limit=limit, offset=offset)
+    return JobList(items=[JobOut.of(r) for r in rows], total=total, limit=limit, offset=offset)
+
+
+@router.get("/{job_id}", response_model=JobOut, responses=error_responses(401, 404))
+def get(job_id: str, user: CurrentUser, s: SessionDep) -> JobOut:
+    return JobOut.of(owned_job(s, job_id, user))
+
+
+@router.post("/{job_id}/cancel", response_model=JobOut, responses=error_responses(401, 404, 409))
+def cancel(job_id: str, user: CurrentUser, s: SessionDep) -> JobOut:
+    return cancel_job(s, owned_job(s, job_id, user))
+
+
+@router.get("/{job_id}/events", responses={**EVENT_STREAM, **error_responses(401, 404)})
+async def events(
+    job_id: str, request: Request, user: CurrentUser, db: DB,
+    last_event_id: Annotated[int | None, Header(ge=0, le=MAX_INT)] = None,
+    after: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
+) -> StreamingResponse:
+    """Every event of the job (status, progress, messages; for searches also candidates and fronts) from
+    `after` (or Last-Event-ID) on; the stream ends once the job has finished."""
+    with db.session() as s:
+        owned_job(s, job_id, user)
+    return event_stream(db, job_id, last_event_id if last_event_id is not None else after, request)
