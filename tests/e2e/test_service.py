@@ -113,11 +113,11 @@ def test_killed_worker_resumes_on_a_new_attempt(tmp_path):
         search_id = c.post("/api/v1/searches", json=longer).json()["id"]
         body = wait_for(c, search_id, lambda b: b["phase"] == "train" and b["step"] >= 30)
         from nas.store import Database
-        from nas.store.models import Search
+        from nas.store.models import Job
 
         db = Database(f"sqlite:///{tmp_path / 'data' / 'nas.db'}")
         with db.session() as s:
-            owner = s.get(Search, search_id).lease_owner
+            owner = s.get(Job, search_id).lease_owner
         db.dispose()
         pid = int(owner.rsplit(":", 1)[1])
         os.kill(pid, signal.SIGKILL)  # the Ray worker process running the search
