@@ -16,7 +16,15 @@ from typing import Any, Literal
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, SerializeAsAny, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    SerializeAsAny,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from search_spaces import registry
 from search_spaces.arch import Arch, LayerChoice, StageArch
@@ -82,19 +90,12 @@ class StageSpec(_Spec):
     stride: int = 1
     blocks: list[str]
 
-    @field_validator("depths")
+    @field_validator("depths", "widths")
     @classmethod
-    def _depths(cls, v: list[int]) -> list[int]:
-        if any(d < 1 for d in v):
-            raise ValueError(f"depths must be >= 1, got {v}")
-        return sorted_choices(v, "depths")
-
-    @field_validator("widths")
-    @classmethod
-    def _widths(cls, v: list[int]) -> list[int]:
-        if any(w < 1 for w in v):
-            raise ValueError(f"widths must be >= 1, got {v}")
-        return sorted_choices(v, "widths")
+    def _positive_choices(cls, v: list[int], info: ValidationInfo) -> list[int]:
+        if any(n < 1 for n in v):
+            raise ValueError(f"{info.field_name} must be >= 1, got {v}")
+        return sorted_choices(v, str(info.field_name))
 
     @field_validator("blocks")
     @classmethod

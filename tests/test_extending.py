@@ -77,13 +77,13 @@ class ElasticGated(ElasticBlock):
     def __init__(self, site: Site):
         super().__init__(site)
         p, d = site.params, site.dims
-        h, k = site.cin_max * max(p.expands), max(p.kernels)
-        self.fc1_w = nn.Parameter(torch.randn(2, h, site.cin_max) * 0.2)  # gate and value halves
+        h, k = site.cin * max(p.expands), max(p.kernels)
+        self.fc1_w = nn.Parameter(torch.randn(2, h, site.cin) * 0.2)  # gate and value halves
         self.fc1_b = nn.Parameter(torch.zeros(2, h))
         self.dw_w = nn.Parameter(torch.randn(2, h, 1, *(k,) * d) * 0.2)
         self.dw_b = nn.Parameter(torch.zeros(2, h))
-        self.fc2_w = nn.Parameter(torch.randn(site.cout_max, h) * 0.2)
-        self.fc2_b = nn.Parameter(torch.zeros(site.cout_max))
+        self.fc2_w = nn.Parameter(torch.randn(site.cout, h) * 0.2)
+        self.fc2_b = nn.Parameter(torch.zeros(site.cout))
 
     @staticmethod
     def static_config(at: Placement, layer: GatedLayer, params: GatedParams) -> dict[str, Any]:

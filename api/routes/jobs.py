@@ -15,7 +15,7 @@ from api.deps import DB, MAX_INT, CurrentUser, SessionDep, owned_job
 from api.errors import error_responses
 from api.models import JobList, JobOut, Status
 from nas.store import Database, repo
-from nas.store.models import FINISHED, Job
+from nas.store.models import FINISHED, Job, User
 from workers.kinds import JOB_KINDS
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
@@ -28,6 +28,11 @@ def cancel_job(s, job: Job) -> JobOut:
         raise HTTPException(409, f"{job.kind} {job.id} has already {job.status}")
     repo.request_cancel(s, job=job)
     return JobOut.of(job)
+
+
+def job_page(s, user: User, status: str | None, kind: str | None, limit: int, offset: int) -> JobList:
+    rows, total = repo.list_jobs(s, owner=user, status=status, kind=kind, limit=limit, offset=offset)
+    return JobList(items=[JobOut.of(r) for r in rows], total=total, limit=limit, offset=offset)
 
 
 def event_stream(db: Database, job_id: str, start: int, request: Request) -> StreamingResponse:
@@ -66,8 +71,7 @@ def list_jobs(
 ) -> JobList:
     if kind is not None and kind not in JOB_KINDS:
         raise HTTPException(422, f"kind: unknown job kind {kind!r}; choose one of {', '.join(JOB_KINDS.names())}")
-    rows, total = repo.list_jobs(s, owner=user, status=status, kind=kind, limit=limit, offset=offset)
-    return JobList(items=[JobOut.of(r) for r in rows], total=total, limit=limit, offset=offset)
+    return job_page(s, user, status, kind, limit, offset)
 
 
 @router.get("/{job_id}", response_model=JobOut, responses=error_responses(401, 404))

@@ -13,7 +13,7 @@ from fastapi.responses import FileResponse, StreamingResponse
 from api.deps import DB, MAX_INT, CurrentUser, SessionDep, SettingsDep, owned_search
 from api.errors import error_responses
 from api.models import CandidateList, CandidateOut, FrontItem, JobList, JobOut, Status, Submitted
-from api.routes.jobs import cancel_job, event_stream
+from api.routes.jobs import cancel_job, event_stream, job_page
 from nas.export import FORMATS, ExportError, export_candidate, export_file_name
 from nas.rundir import EXPORTS, RESULT, job_workdir
 from nas.schemas import SearchConfig
@@ -66,8 +66,7 @@ def list_all(
     user: CurrentUser, s: SessionDep, status: Status | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50, offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
 ) -> JobList:
-    rows, total = repo.list_jobs(s, owner=user, status=status, kind="search", limit=limit, offset=offset)
-    return JobList(items=[JobOut.of(r) for r in rows], total=total, limit=limit, offset=offset)
+    return job_page(s, user, status, "search", limit, offset)
 
 
 @router.get("/{search_id}", response_model=JobOut, responses=error_responses(401, 404))

@@ -32,20 +32,23 @@ class Base(DeclarativeBase):
     type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
 
 
-class User(Base):
-    __tablename__ = "users"
+class Row:
+    """Columns most tables share: an integer key and the creation time."""
+
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class User(Row, Base):
+    __tablename__ = "users"
     name: Mapped[str] = mapped_column(String(100), unique=True)
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-class ApiToken(Base):
+class ApiToken(Row, Base):
     __tablename__ = "api_tokens"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 hex; the token itself is never stored
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class Job(Base):
@@ -55,7 +58,7 @@ class Job(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(200), default="")
-    kind: Mapped[str] = mapped_column(String(20), default="search")  # a job kind registered in workers.jobs
+    kind: Mapped[str] = mapped_column(String(20), default="search")  # a job kind registered in workers.kinds
     config: Mapped[dict[str, Any]] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(12), default="queued")
     phase: Mapped[str] = mapped_column(String(20), default="")
@@ -83,9 +86,8 @@ class Job(Base):
     )
 
 
-class CandidateRow(Base):
+class CandidateRow(Row, Base):
     __tablename__ = "candidates"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
     search_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
     arch_id: Mapped[str] = mapped_column(String(64))
     arch: Mapped[dict[str, Any]] = mapped_column(JSON)
@@ -97,38 +99,31 @@ class CandidateRow(Base):
     feasible: Mapped[bool] = mapped_column(Boolean, default=True)
     on_front: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
     generation: Mapped[int] = mapped_column(Integer, default=0)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     __table_args__ = (UniqueConstraint("search_id", "arch_id", name="uq_candidate_arch"),)
 
 
-class HardwareProfileRow(Base):
+class HardwareProfileRow(Row, Base):
     __tablename__ = "hardware_profiles"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
     spec: Mapped[dict[str, Any]] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-class LatencyTableRow(Base):
+class LatencyTableRow(Row, Base):
     __tablename__ = "latency_tables"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
     profile_id: Mapped[int] = mapped_column(ForeignKey("hardware_profiles.id", ondelete="CASCADE"), index=True)
     space: Mapped[str] = mapped_column(String(100))
     path: Mapped[str] = mapped_column(Text)
     entries: Mapped[int] = mapped_column(Integer, default=0)
     report: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-class Artifact(Base):
+class Artifact(Row, Base):
     __tablename__ = "artifacts"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(40))
     path: Mapped[str] = mapped_column(Text)
     size: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class Event(Base):

@@ -59,7 +59,7 @@ class ElasticAttention(TokenBlock):
     def __init__(self, site: Site):
         super().__init__(site)
         p = site.params
-        c = site.cout_max
+        c = site.cout
         self.head_dim = p.head_dim
         inner_max = max(p.heads) * p.head_dim
         hidden_max = c * max(p.mlp_ratios)

@@ -19,15 +19,11 @@ from search_spaces.walk import Placement
 
 
 @dataclass(frozen=True)
-class Site:
-    """Where an elastic block sits in the supernet: the largest shapes it must serve."""
+class Site(Placement):
+    """Where an elastic block sits in the supernet: the largest placement it must serve (cin and cout are
+    the maxima), and its family's options in the space."""
 
-    dims: int  # 2 for images, 1 for sequences
-    cin_max: int
-    cout_max: int
-    stride: int
-    first: bool  # first layer of its stage: token blocks then start with a Transition
-    params: Any  # the family's FamilyParams in this space
+    params: Any = None  # the family's FamilyParams in this space
 
 
 class ElasticBlock(nn.Module, ABC):
@@ -91,8 +87,8 @@ class ElasticTransition(nn.Module):
 
     def __init__(self, site: Site):
         super().__init__()
-        self.depthwise = ElasticConvNormAct(site.dims, site.cin_max, site.cin_max, (3,), site.stride, True, act=False)
-        self.pointwise = ElasticConvNormAct(site.dims, site.cin_max, site.cout_max, act=False)
+        self.depthwise = ElasticConvNormAct(site.dims, site.cin, site.cin, (3,), site.stride, True, act=False)
+        self.pointwise = ElasticConvNormAct(site.dims, site.cin, site.cout, act=False)
 
     def forward(self, x: Tensor, cout: int) -> Tensor:
         return self.pointwise(self.depthwise(x, x.shape[1]), cout)

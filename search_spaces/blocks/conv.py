@@ -60,13 +60,14 @@ def count_mbconv(p: dict[str, Any], size: int) -> Counts:
 class ElasticMBConv(ElasticBlock):
     def __init__(self, site: Site):
         super().__init__(site)
-        p = site.params
-        mid_max = site.cin_max * max(p.expands)
-        self.expand = ElasticConvNormAct(site.dims, site.cin_max, mid_max)
-        self.depthwise = ElasticConvNormAct(site.dims, mid_max, mid_max, p.kernels, site.stride, depthwise=True)
-        self.se_reduce = DynamicLinear(mid_max, se_hidden(mid_max)) if True in p.se else None
-        self.se_expand = DynamicLinear(se_hidden(mid_max), mid_max) if True in p.se else None
-        self.project = ElasticConvNormAct(site.dims, mid_max, site.cout_max, act=False)
+        options: ConvParams = site.params
+        mid_max = site.cin * max(options.expands)
+        self.expand = ElasticConvNormAct(site.dims, site.cin, mid_max)
+        self.depthwise = ElasticConvNormAct(site.dims, mid_max, mid_max, options.kernels, site.stride, depthwise=True)
+        has_se = True in options.se
+        self.se_reduce = DynamicLinear(mid_max, se_hidden(mid_max)) if has_se else None
+        self.se_expand = DynamicLinear(se_hidden(mid_max), mid_max) if has_se else None
+        self.project = ElasticConvNormAct(site.dims, mid_max, site.cout, act=False)
 
     def forward(self, x: Tensor, cout: int, layer: ConvLayer) -> Tensor:
         cin = x.shape[1]

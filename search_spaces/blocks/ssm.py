@@ -85,7 +85,7 @@ class ElasticSSM(TokenBlock):
     def __init__(self, site: Site):
         super().__init__(site)
         p = site.params
-        c = site.cout_max
+        c = site.cout
         self.cfg = p
         inner_max = c * max(p.expands)
         heads_max = inner_max // p.head_dim

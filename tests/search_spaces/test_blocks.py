@@ -34,8 +34,8 @@ def _layers(family):
 
 
 def _channels(site):
-    cin = site.cin_max if not site.first else site.cin_max - 8
-    cout = site.cout_max if not site.first else site.cout_max - 8
+    cin = site.cin if not site.first else site.cin - 8
+    cout = site.cout if not site.first else site.cout - 8
     return (cin, cout) if site.first else (cout, cout)
 
 
