@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, Header, HTTPException, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
@@ -13,6 +13,7 @@ from nas.settings import Settings
 from nas.store import Database, repo
 from nas.store.models import Job, User
 
+MAX_INT = 2**31 - 1  # integer ids and offsets above this are out of range for PostgreSQL's INTEGER: a 422, not a 500
 bearer = HTTPBearer(auto_error=False, description="an API token: Authorization: Bearer <token>")
 
 
@@ -71,9 +72,17 @@ def admin_user(user: Annotated[User, Depends(current_user)]) -> User:
     return user
 
 
+def event_cursor(
+    last_event_id: Annotated[int | None, Header(ge=0, le=MAX_INT)] = None,
+    after: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
+) -> int:
+    """Where an event stream starts: after Last-Event-ID when a client resumes, else after `after`."""
+    return last_event_id if last_event_id is not None else after
+
+
 DB = Annotated[Database, Depends(get_db)]
-MAX_INT = 2**31 - 1  # integer ids and offsets above this are out of range for PostgreSQL's INTEGER: a 422, not a 500
 SessionDep = Annotated[Session, Depends(get_session)]
 CurrentUser = Annotated[User, Depends(current_user)]
 AdminUser = Annotated[User, Depends(admin_user)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+EventCursor = Annotated[int, Depends(event_cursor)]

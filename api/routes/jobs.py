@@ -8,26 +8,18 @@ import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 
-from api.deps import DB, MAX_INT, CurrentUser, SessionDep, owned_job
+from api.deps import DB, MAX_INT, CurrentUser, EventCursor, SessionDep, owned_job
 from api.errors import error_responses
 from api.models import JobList, JobOut, Status
 from nas.store import Database, repo
-from nas.store.models import FINISHED, Job, User
+from nas.store.models import FINISHED, User
 from workers.kinds import JOB_KINDS
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 EVENT_STREAM: dict[int | str, dict[str, Any]] = {200: {"content": {"text/event-stream": {}}}}
-
-
-def cancel_job(s, job: Job) -> JobOut:
-    """Queued: cancelled at once. Running: stops within seconds (a search keeps what it found)."""
-    if job.status in FINISHED:
-        raise HTTPException(409, f"{job.kind} {job.id} has already {job.status}")
-    repo.request_cancel(s, job=job)
-    return JobOut.of(job)
 
 
 def job_page(s, user: User, status: str | None, kind: str | None, limit: int, offset: int) -> JobList:
@@ -74,24 +66,33 @@ def list_jobs(
     return job_page(s, user, status, kind, limit, offset)
 
 
-@router.get("/{job_id}", response_model=JobOut, responses=error_responses(401, 404))
-def get(job_id: str, user: CurrentUser, s: SessionDep) -> JobOut:
-    return JobOut.of(owned_job(s, job_id, user))
+def add_job_routes(router: APIRouter, kind: str | None) -> None:
+    """GET /{job_id}, POST /{job_id}/cancel and GET /{job_id}/events on `router`, for the jobs of `kind`
+    (of any kind when None): /jobs serves every job, /searches the searches."""
+    noun = kind or "job"
+
+    @router.get("/{job_id}", response_model=JobOut, responses=error_responses(401, 404), summary=f"Get a {noun}")
+    def get(job_id: str, user: CurrentUser, s: SessionDep) -> JobOut:
+        return JobOut.of(owned_job(s, job_id, user, kind))
+
+    @router.post("/{job_id}/cancel", response_model=JobOut, responses=error_responses(401, 404, 409),
+                 summary=f"Cancel a {noun}")
+    def cancel(job_id: str, user: CurrentUser, s: SessionDep) -> JobOut:
+        """Queued: cancelled at once. Running: stops within seconds (a search keeps what it found so far)."""
+        job = owned_job(s, job_id, user, kind)
+        if job.status in FINISHED:
+            raise HTTPException(409, f"{job.kind} {job.id} has already {job.status}")
+        repo.request_cancel(s, job=job)
+        return JobOut.of(job)
+
+    @router.get("/{job_id}/events", responses={**EVENT_STREAM, **error_responses(401, 404)},
+                summary=f"Follow a {noun}'s events")
+    async def events(job_id: str, request: Request, user: CurrentUser, db: DB, start: EventCursor) -> StreamingResponse:
+        """Server-sent events (status, progress, messages; for searches also candidates and fronts) from
+        `after` (or Last-Event-ID) on; the stream ends once the job has finished."""
+        with db.session() as s:
+            owned_job(s, job_id, user, kind)
+        return event_stream(db, job_id, start, request)
 
 
-@router.post("/{job_id}/cancel", response_model=JobOut, responses=error_responses(401, 404, 409))
-def cancel(job_id: str, user: CurrentUser, s: SessionDep) -> JobOut:
-    return cancel_job(s, owned_job(s, job_id, user))
-
-
-@router.get("/{job_id}/events", responses={**EVENT_STREAM, **error_responses(401, 404)})
-async def events(
-    job_id: str, request: Request, user: CurrentUser, db: DB,
-    last_event_id: Annotated[int | None, Header(ge=0, le=MAX_INT)] = None,
-    after: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
-) -> StreamingResponse:
-    """Every event of the job (status, progress, messages; for searches also candidates and fronts) from
-    `after` (or Last-Event-ID) on; the stream ends once the job has finished."""
-    with db.session() as s:
-        owned_job(s, job_id, user)
-    return event_stream(db, job_id, last_event_id if last_event_id is not None else after, request)
+add_job_routes(router, kind=None)

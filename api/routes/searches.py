@@ -7,13 +7,13 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
-from fastapi.responses import FileResponse, StreamingResponse
+from fastapi import APIRouter, Header, HTTPException, Query, Response
+from fastapi.responses import FileResponse
 
-from api.deps import DB, MAX_INT, CurrentUser, SessionDep, SettingsDep, owned_search
+from api.deps import MAX_INT, CurrentUser, SessionDep, SettingsDep, owned_search
 from api.errors import error_responses
-from api.models import CandidateList, CandidateOut, FrontItem, JobList, JobOut, Status, Submitted
-from api.routes.jobs import cancel_job, event_stream, job_page
+from api.models import CandidateList, CandidateOut, FrontItem, JobList, Status, Submitted
+from api.routes.jobs import add_job_routes, job_page
 from nas.export import FORMATS, ExportError, export_candidate, export_file_name
 from nas.rundir import EXPORTS, RESULT, job_workdir
 from nas.schemas import SearchConfig
@@ -69,15 +69,7 @@ def list_all(
     return job_page(s, user, status, "search", limit, offset)
 
 
-@router.get("/{search_id}", response_model=JobOut, responses=error_responses(401, 404))
-def get(search_id: str, user: CurrentUser, s: SessionDep) -> JobOut:
-    return JobOut.of(owned_search(s, search_id, user))
-
-
-@router.post("/{search_id}/cancel", response_model=JobOut, responses=error_responses(401, 404, 409))
-def cancel(search_id: str, user: CurrentUser, s: SessionDep) -> JobOut:
-    """Queued: cancelled at once. Running: stops within seconds, keeping the candidates found so far."""
-    return cancel_job(s, owned_search(s, search_id, user))
+add_job_routes(router, kind="search")
 
 
 @router.delete("/{search_id}", status_code=204, responses=error_responses(401, 404, 409))
@@ -147,16 +139,3 @@ def export(
         if made.is_dir():  # the pytorch folder travels as a zip
             shutil.make_archive(str(made), "zip", made)
     return FileResponse(target, filename=target.name, media_type="application/octet-stream")
-
-
-@router.get("/{search_id}/events", responses={200: {"content": {"text/event-stream": {}}}, **error_responses(401, 404)})
-async def events(
-    search_id: str, request: Request, user: CurrentUser, db: DB,
-    last_event_id: Annotated[int | None, Header(ge=0, le=MAX_INT)] = None,
-    after: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
-) -> StreamingResponse:
-    """Server-sent events: every event of the search (status, progress, candidate, front, message) from
-    `after` (or Last-Event-ID) on; the stream ends once the search has finished."""
-    with db.session() as s:
-        owned_search(s, search_id, user)
-    return event_stream(db, search_id, last_event_id if last_event_id is not None else after, request)
