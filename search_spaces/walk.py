@@ -12,7 +12,6 @@ from __future__ import annotations
 import itertools
 from collections.abc import Hashable, Iterator
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from search_spaces import registry
@@ -39,10 +38,13 @@ class Placement:
     first: bool  # first layer of its stage (token blocks then start with a transition)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False, slots=True)
 class LayerSite:
     """One static layer of an arch: its kind ('resize', 'stem', 'head' or a block family), position,
-    channels, the family's choice and its input / output size."""
+    channels, the family's choice and its input / output size. Treat it as read-only.
+
+    Slotted and built without validation, because the latency predictor walks hundreds of thousands
+    of archs; `config` is computed on first use."""
 
     space: SearchSpaceSpec = field(repr=False)
     kind: str
@@ -53,6 +55,7 @@ class LayerSite:
     choice: LayerChoice | None
     input_size: int
     output_size: int
+    _config: dict[str, Any] | None = field(default=None, repr=False)
 
     @property
     def placement(self) -> Placement:
@@ -64,9 +67,14 @@ class LayerSite:
         """What decides this layer's configuration and input size at this position (cheap to hash)."""
         return self.kind, self.stage, self.index, self.cin, self.cout, self.choice, self.input_size, self.output_size
 
-    @cached_property
+    @property
     def config(self) -> dict[str, Any]:
         """The static layer: {"type": kind, **constructor arguments} (see standalone.Network)."""
+        if self._config is None:
+            self._config = self._make_config()
+        return self._config
+
+    def _make_config(self) -> dict[str, Any]:
         space, dims = self.space, self.space.input.dims
         if self.kind == "resize":
             return {"type": "resize", "dims": dims, "size": self.output_size}
@@ -80,9 +88,11 @@ class LayerSite:
         return {"type": self.kind} | entry.config(self.placement, self.choice, space.block_params[self.kind])
 
 
-def walk(space: SearchSpaceSpec, arch: Arch) -> list[LayerSite]:
-    """The static layers of `arch` in order (resize if any, stem, each block, head)."""
-    space.contains(arch)
+def walk(space: SearchSpaceSpec, arch: Arch, check: bool = True) -> list[LayerSite]:
+    """The static layers of `arch` in order (resize if any, stem, each block, head). With check=False the
+    arch is trusted to belong to the space (callers that walk archs the space produced)."""
+    if check:
+        space.contains(arch)
     sites = []
     size = space.input.size
     if arch.resolution != size:

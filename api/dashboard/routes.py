@@ -113,7 +113,7 @@ def candidate_page(request: Request, search_id: str, arch_id: str, user: PageUse
 
 @functools.lru_cache(maxsize=8)
 def _predictor(path: str, space: str, mtime: float):
-    """One predictor per table file (and version of it): building one builds a supernet."""
+    """One predictor per table file (and version of it): loading a table parses its JSON once."""
     from nas.latency import LatencyTable
     from nas.latency.predictor import LatencyPredictor
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
-from sqlalchemy import text
 
 from api.deps import SessionDep
 from nas.store import repo
@@ -15,7 +14,7 @@ router = APIRouter(tags=["health"])
 
 @router.get("/healthz")
 def healthz(s: SessionDep) -> dict[str, str]:
-    s.execute(text("SELECT 1"))
+    repo.ping(s)
     return {"status": "ok"}
 
 
@@ -23,11 +22,11 @@ def healthz(s: SessionDep) -> dict[str, str]:
 def metrics(s: SessionDep) -> str:
     counts = repo.count_by_status(s)
     lines = [
-        "# HELP nas_queue_depth Searches waiting in the queue.", "# TYPE nas_queue_depth gauge",
+        "# HELP nas_queue_depth Jobs (searches, table builds) waiting in the queue.", "# TYPE nas_queue_depth gauge",
         f"nas_queue_depth {counts.get('queued', 0)}",
-        "# HELP nas_running_searches Searches running now.", "# TYPE nas_running_searches gauge",
+        "# HELP nas_running_searches Jobs (searches, table builds) running now.", "# TYPE nas_running_searches gauge",
         f"nas_running_searches {counts.get('running', 0)}",
-        "# HELP nas_searches Searches by status.", "# TYPE nas_searches gauge",
+        "# HELP nas_searches Jobs (searches, table builds) by status.", "# TYPE nas_searches gauge",
         *[f'nas_searches{{status="{st}"}} {counts.get(st, 0)}' for st in STATUSES],
         "# HELP nas_evaluations_total Candidate architectures evaluated.", "# TYPE nas_evaluations_total counter",
         f"nas_evaluations_total {repo.count_candidates(s)}",

@@ -78,7 +78,7 @@ def delete(search_id: str, user: CurrentUser, s: SessionDep, settings: SettingsD
     search = owned_search(s, search_id, user)
     if search.status not in FINISHED:
         raise HTTPException(409, f"search {search_id} is {search.status}: cancel it first")
-    s.delete(search)
+    repo.delete_job(s, job=search)
     shutil.rmtree(job_workdir(settings.data_dir, search_id), ignore_errors=True)
     return Response(status_code=204)
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from nas.schemas import Candidate
@@ -116,6 +116,16 @@ def request_cancel(s: Session, *, job: Job) -> None:
         add_event(s, job_id=job.id, attempt=job.attempt, kind="status", data={"status": "cancelled"})
     elif job.status == "running":
         job.cancel_requested = True
+
+
+def delete_job(s: Session, *, job: Job) -> None:
+    """Delete a job with its candidates, events and artifacts (the foreign keys cascade)."""
+    s.delete(job)
+
+
+def ping(s: Session) -> None:
+    """A round trip to the database (health checks)."""
+    s.execute(text("SELECT 1"))
 
 
 def count_by_status(s: Session) -> dict[str, int]:
