@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from nas.data.digits import load_digits
+from nas.data.digits import DIGITS_COUNT, load_digits
 from nas.data.folder import load_folder
 from nas.data.npz import load_npz
 from nas.data.splits import DataError, DataSplits, make_splits
 from nas.schemas import DatasetConfig, SearchConfig
 from search_spaces import SearchSpaceSpec, get_space
 
-__all__ = ["DataError", "DataSplits", "load_dataset", "prepare"]
+__all__ = ["DataError", "DataSplits", "input_contract", "load_dataset", "prepare", "usage_example"]
 
 
 def prepare(config: SearchConfig) -> tuple[DataSplits, SearchSpaceSpec]:
@@ -36,3 +36,37 @@ def load_dataset(cfg: DatasetConfig) -> DataSplits:
     if x.ndim == 4 and x.shape[2] != x.shape[3]:
         raise DataError(f"{source}: images must be square, got {x.shape[2]}x{x.shape[3]} (set image_size to resize)")
     return make_splits(x, y, x_test, y_test, cfg.val_fraction, cfg.test_fraction, cfg.seed, source)
+
+
+def input_contract(cfg: DatasetConfig, input_shape: tuple[int, ...]) -> dict[str, object]:
+    """What an exported model expects as input: the dataset exactly as the search loaded it."""
+    layout = "(batch, channels, height, width)" if len(input_shape) == 3 else "(batch, channels, length)"
+    if cfg.name == "digits":
+        transform = "sklearn.datasets.load_digits().images / 16.0 with a channel axis: pixel values in [0, 1]"
+    elif cfg.name == "npz":
+        transform = ("the .npz file's `x` array as stored, as float32 (an (N, H, W) or (N, L) array gains a "
+                     "channel axis at 1); no scaling")
+    else:
+        transform = (f"images resized to {input_shape[-1]}x{input_shape[-1]}, pixel values / 255 (in [0, 1]), "
+                     "channels first (1 channel if every image was greyscale, else RGB)")
+    return {"shape": ["batch", *input_shape], "dtype": "float32", "layout": layout, "transform": transform,
+            "normalization": "inside the model: feed inputs as the transform gives them, not standardized"}
+
+
+def usage_example(cfg: DatasetConfig, test_accuracy: float | None) -> str | None:
+    """Python that rebuilds a built-in dataset's test split and scores an exported model on it."""
+    if cfg.name != "digits":
+        return None
+    n_test = max(1, int(round(DIGITS_COUNT * cfg.test_fraction)))  # as make_splits takes it
+    measured = f"  # the search measured {test_accuracy:.4f}" if test_accuracy is not None else ""
+    return (
+        "import numpy as np, torch\n"
+        "from sklearn.datasets import load_digits\n"
+        "from model import load_model\n\n"
+        "digits = load_digits()\n"
+        f"test = np.random.default_rng({cfg.seed}).permutation(len(digits.target))[:{n_test}]  # the search's test split\n"
+        "x = torch.tensor(digits.images[test, None] / 16.0, dtype=torch.float32)\n"
+        "with torch.no_grad():\n"
+        "    accuracy = (load_model()(x).argmax(1).numpy() == digits.target[test]).mean()\n"
+        f"print(f\"test accuracy {{accuracy:.4f}}\"){measured}\n"
+    )

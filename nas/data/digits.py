@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.datasets import load_digits as _sklearn_digits
 
+DIGITS_COUNT = 1797  # images in scikit-learn's bundled set
+
 
 def load_digits() -> tuple[np.ndarray, np.ndarray]:
     """Images (N, 1, 8, 8) scaled to [0, 1] and labels 0..9."""

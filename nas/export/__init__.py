@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from nas.data import prepare
+from nas.data import input_contract, prepare, usage_example
 from nas.evaluate import Evaluator
 from nas.export.formats import FORMATS
 from nas.export.model import export_network, load_network
@@ -57,6 +57,8 @@ def export_info(result: SearchResult, cand: Candidate, input_shape: tuple[int, .
         "space": {"name": space.name, "version": space.version},
         "input_shape": list(input_shape), "normalization": result.normalization,
         "hardware": result.config.hardware, "objectives": list(result.config.objectives),
+        "input": input_contract(result.config.dataset, input_shape),
+        "example": usage_example(result.config.dataset, cand.metrics.get("test_accuracy")),
     }
 
 

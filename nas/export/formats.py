@@ -52,19 +52,32 @@ def write_pytorch(net: Network, info: dict[str, Any], folder: Path) -> Path:
     shape = tuple(info["input_shape"])
     (folder / "model.py").write_text(model_source(info["arch_id"], net.plan, shape, f"Architecture {info['arch_id']}"))
     save_file({k: v.detach().contiguous() for k, v in net.state_dict().items()}, str(folder / "weights.safetensors"))
+    (folder / "README.md").write_text(readme(info, shape))
+    return folder
+
+
+def readme(info: dict[str, Any], shape: tuple[int, ...]) -> str:
+    """The exported folder's README: how to call the model, the exact input it expects, its metrics."""
     metrics = "\n".join(f"| {k} | {v:.6g} |" for k, v in sorted(info["metrics"].items()))
-    norm = info["normalization"]
-    (folder / "README.md").write_text(
+    norm, contract = info["normalization"], info.get("input") or {}
+    example = info.get("example")
+    text = (
         f"# Architecture {info['arch_id']}\n\n"
         f"Found by hybrid-nas in space `{info['space']['name']}` (version {info['space']['version']}).\n\n"
         "```python\nfrom model import load_model\nmodel = load_model()\n"
-        f"logits = model(x)  # x: (batch, {', '.join(map(str, shape))}) float32, raw inputs\n```\n\n"
-        f"Input shape (without batch): `{list(shape)}`. The model normalizes its input itself: "
-        f"per-channel mean `{norm['mean']}`, std `{norm['std']}`.\n\n"
+        f"logits = model(x)  # x: (batch, {', '.join(map(str, shape))}) float32\n```\n\n"
+        "## Input\n\n"
+        f"- shape `(batch, {', '.join(map(str, shape))})`, layout {contract.get('layout', '')}, dtype float32\n"
+        f"- values: {contract.get('transform', 'as the search loaded the dataset')}\n"
+        f"- the model standardizes its input itself (per-channel mean `{norm['mean']}`, std `{norm['std']}`): "
+        "do not standardize it again\n\n"
+    )
+    if example:
+        text += f"Scoring it on the search's test split:\n\n```python\n{example}```\n\n"
+    return text + (
         f"| metric | value |\n|---|---|\n{metrics}\n\n"
         f"Latency was predicted for: {info.get('hardware') or 'no latency table (not predicted)'}.\n"
     )
-    return folder
 
 
 def write_torchscript(net: Network, example: torch.Tensor, path: Path) -> Path:
@@ -74,8 +87,9 @@ def write_torchscript(net: Network, example: torch.Tensor, path: Path) -> Path:
     return path
 
 
-def write_onnx(net: torch.nn.Module, example: torch.Tensor, path: Path) -> Path:
-    """ONNX with a dynamic batch dimension (input 'x', output 'logits')."""
+def write_onnx(net: torch.nn.Module, example: torch.Tensor, path: Path, metadata: dict[str, str] | None = None) -> Path:
+    """ONNX with a dynamic batch dimension (input 'x', output 'logits'), and `metadata` as the model's
+    metadata properties."""
     batch = torch.export.Dim("batch", min=1, max=4096)
     program = torch.onnx.export(
         net.eval(), (example,), dynamo=True, input_names=["x"], output_names=["logits"],
@@ -83,6 +97,13 @@ def write_onnx(net: torch.nn.Module, example: torch.Tensor, path: Path) -> Path:
     )
     assert program is not None, "torch.onnx.export(dynamo=True) returns the program"
     program.save(str(path))
+    if metadata:
+        import onnx
+
+        model = onnx.load(str(path))
+        for key, value in metadata.items():
+            model.metadata_props.add(key=key, value=value)
+        onnx.save(model, str(path))
     return path
 
 
@@ -103,7 +124,9 @@ def _torchscript(net: Network, info: dict[str, Any], example: torch.Tensor, path
 
 @register_format("onnx", ".onnx", "ONNX with a dynamic batch dimension (input 'x', output 'logits')")
 def _onnx(net: Network, info: dict[str, Any], example: torch.Tensor, path: Path) -> Path:
-    return write_onnx(net, example, path)
+    metadata = {"arch_id": info["arch_id"], "input": json.dumps(info.get("input") or {}),
+                "normalization": json.dumps(info["normalization"])}
+    return write_onnx(net, example, path, metadata)
 
 
 @register_format("bundle", ".zip", "a zip of every other format")

@@ -123,6 +123,36 @@ def test_every_front_arch_of_a_search_exports(tmp_path, space_name):
                 return net(x).numpy()
 
         check_exports(net, info, saved_output, folder)
+        assert info["input"]["dtype"] == "float32" and info["input"]["shape"] == ["batch", *shape]
+        if dataset["name"] == "digits":
+            assert "/ 16.0" in info["input"]["transform"]
+            assert readme_example_accuracy(folder) == pytest.approx(cand.metrics["test_accuracy"], abs=1.5 / 270)
+    import onnx
+
+    onnx_file = export_candidate(result_path, result.front[0].arch_id, "onnx", tmp_path / "front0.onnx")
+    meta = {p.key: p.value for p in onnx.load(str(onnx_file)).metadata_props}
+    assert json.loads(meta["input"]) == info["input"]  # every candidate of a search takes the same input
+    assert json.loads(meta["input"])["layout"].startswith("(batch, channels")
+
+
+ISOLATED = """
+import importlib.util, sys
+sys.path = [p for p in sys.path if p and not (p.startswith({root!r}) and "site-packages" not in p)]
+sys.meta_path = [f for f in sys.meta_path if "editable" not in type(f).__module__.lower()
+                 and "editable" not in repr(f).lower()]
+assert importlib.util.find_spec("search_spaces") is None and importlib.util.find_spec("nas") is None
+sys.path.insert(0, {folder!r})
+"""
+
+
+def readme_example_accuracy(folder: Path) -> float:
+    """Run the export README's example as written, without this project importable; the accuracy it prints."""
+    readme = (folder / "README.md").read_text()
+    example = readme.split("Scoring it on the search's test split:")[1].split("```python\n")[1].split("```")[0]
+    script = ISOLATED.format(root=str(ROOT), folder=str(folder)) + example
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=folder, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return float(done.stdout.split("test accuracy")[1].split()[0])
 
 
 def test_bundle_and_errors(tmp_path):
