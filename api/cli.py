@@ -6,13 +6,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from pydantic import ValidationError
 from rich.table import Table
 
-from api.client import Client, ClientError
+from api.client import Client
 from nas.cli import app, console, fail
 from nas.schemas import load_search_config
 from nas.settings import Settings
 from search_spaces import UserError
+from search_spaces.errors import field_messages
 
 users_app = typer.Typer(help="Manage users on a server.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
@@ -33,8 +35,8 @@ def serve(
         settings = Settings()
         if data_dir:
             settings = settings.model_copy(update={"data_dir": data_dir})
-    except ValueError as err:
-        raise fail(f"bad NAS_* setting: {err}") from None
+    except ValidationError as err:
+        raise UserError(f"bad NAS_* setting: {'; '.join(field_messages(err))}") from None
     run_server(settings, host, port, demo=demo, show_saved_token=show_token)
 
 
@@ -64,14 +66,11 @@ TOKEN = typer.Option(None, "--token", help="API token (default NAS_TOKEN)")
 def submit(config_path: Path = typer.Argument(..., metavar="CONFIG.yaml"), name: str = "",
            url: str | None = URL, token: str | None = TOKEN) -> None:
     """Queue a search on a server (an npz dataset is uploaded first)."""
-    try:
-        config = load_search_config(config_path)
-        client = _client(url, token)
-        if config.dataset.name == "npz" and config.dataset.path:
-            config.dataset.path = client.upload_dataset(Path(config.dataset.path))
-        out = client.submit(config.model_dump(mode="json", exclude_none=True), name=name or config_path.stem)
-    except UserError as err:
-        raise fail(str(err)) from None
+    config = load_search_config(config_path)
+    client = _client(url, token)
+    if config.dataset.name == "npz" and config.dataset.path:
+        config.dataset.path = client.upload_dataset(Path(config.dataset.path))
+    out = client.submit(config.model_dump(mode="json", exclude_none=True), name=name or config_path.stem)
     console.print(f"queued search {out['id']}")
 
 
@@ -79,15 +78,13 @@ def submit(config_path: Path = typer.Argument(..., metavar="CONFIG.yaml"), name:
 def status(search_id: str | None = typer.Argument(None), url: str | None = URL, token: str | None = TOKEN) -> None:
     """One search's status, or a table of yours."""
 
-    try:
-        client = _client(url, token)
-        rows = [client.search(search_id)] if search_id else client.searches()
-    except ClientError as err:
-        raise fail(str(err)) from None
-    table = Table("id", "name", "status", "phase", "progress", "attempt", "best accuracy", "error")
+    client = _client(url, token)
+    rows = [client.search(search_id)] if search_id else client.searches()
+    table = Table("name", "status", "phase", "progress", "attempt", "best accuracy", "error")
+    table.add_column("id", no_wrap=True, min_width=36)  # whole, so that it can be pasted back
     for r in rows:
-        table.add_row(r["id"], r["name"], r["status"], r["phase"], f"{100 * r['progress']:.0f}%", str(r["attempt"]),
-                      f"{r['best'].get('accuracy', 0):.4f}" if r["best"] else "", (r["error"] or "")[:60])
+        table.add_row(r["name"], r["status"], r["phase"], f"{100 * r['progress']:.0f}%", str(r["attempt"]),
+                      f"{r['best'].get('accuracy', 0):.4f}" if r["best"] else "", (r["error"] or "")[:60], r["id"])
     console.print(table)
 
 
@@ -95,10 +92,7 @@ def status(search_id: str | None = typer.Argument(None), url: str | None = URL, 
 def cancel(search_id: str, url: str | None = URL, token: str | None = TOKEN) -> None:
     """Cancel a search (a running one stops within seconds and keeps what it found)."""
 
-    try:
-        out = _client(url, token).cancel(search_id)
-    except ClientError as err:
-        raise fail(str(err)) from None
+    out = _client(url, token).cancel(search_id)
     console.print(f"search {search_id}: {out['status']}{' (stopping)' if out['cancel_requested'] else ''}")
 
 
@@ -107,10 +101,7 @@ def users_create(name: str, admin: bool = typer.Option(False, "--admin"), url: s
                  token: str | None = TOKEN) -> None:
     """Create a user (needs an admin token); prints the new user's token once."""
 
-    try:
-        out = _client(url, token).create_user(name, admin)
-    except ClientError as err:
-        raise fail(str(err)) from None
+    out = _client(url, token).create_user(name, admin)
     print(f"user {out['name']} token: {out['token']}")
 
 

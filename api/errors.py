@@ -10,6 +10,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from search_spaces import UserError
+
 log = logging.getLogger(__name__)
 
 
@@ -21,6 +23,15 @@ class FieldError(BaseModel):
 class ErrorBody(BaseModel):
     detail: str
     errors: list[FieldError] = []
+
+
+class InvalidField(Exception):
+    """A 422 about one field of the request: `loc` as FastAPI names it (("body", "dataset", "path"),
+    ("query", "kind"), ...); the body's detail and errors both name it."""
+
+    def __init__(self, loc: tuple[str | int, ...], msg: str):
+        super().__init__(msg)
+        self.loc, self.msg = list(loc), msg
 
 
 def error_responses(*codes: int) -> dict[int | str, dict]:
@@ -47,6 +58,17 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return JSONResponse(status_code=exc.status_code, content={"detail": str(exc.detail), "errors": []},
                             headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(InvalidField)
+    async def _field(request: Request, exc: InvalidField) -> JSONResponse:
+        where = ".".join(str(p) for p in exc.loc if p not in ("body", "query", "path"))
+        body = ErrorBody(detail=f"{where}: {exc.msg}", errors=[FieldError(loc=exc.loc, msg=exc.msg)])
+        return JSONResponse(status_code=422, content=body.model_dump())
+
+    @app.exception_handler(UserError)
+    async def _user_error(request: Request, exc: UserError) -> JSONResponse:
+        # a product error about the request's input that no route turned into a response of its own
+        return JSONResponse(status_code=422, content={"detail": str(exc), "errors": []})
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

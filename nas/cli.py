@@ -8,16 +8,34 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
+from typing import Any
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperGroup
 
 from nas.export.formats import FORMATS
 from nas.latency.backends import BACKENDS
+from nas.progress import Cancelled
 from search_spaces import BLOCKS, HybridSupernet, UserError, count, get_space, list_presets
+from search_spaces.errors import field_messages
 
-app = typer.Typer(help="Hardware-aware NAS for hybrid conv / attention / state-space networks.", no_args_is_help=True)
+
+class ProductErrors(TyperGroup):
+    """The one place where the product's errors (a UserError, a cancelled run) become a one-line message and
+    exit code 2, never a traceback. Anything else is a bug and keeps its traceback."""
+
+    def invoke(self, ctx: Any) -> Any:  # a click context (typer vendors its own click)
+        try:
+            return super().invoke(ctx)
+        except (UserError, Cancelled) as err:
+            raise fail(str(err)) from None
+
+
+app = typer.Typer(help="Hardware-aware NAS for hybrid conv / attention / state-space networks.", no_args_is_help=True,
+                  cls=ProductErrors)
 spaces_app = typer.Typer(help="Inspect search spaces.", no_args_is_help=True)
 app.add_typer(spaces_app, name="spaces")
 latency_app = typer.Typer(help="Build, validate and query hardware latency tables.", no_args_is_help=True)
@@ -46,10 +64,7 @@ def spaces_list() -> None:
 @spaces_app.command("show")
 def spaces_show(name: str = typer.Argument(..., help="preset name or YAML path")) -> None:
     """Print a space's spec as JSON, with its size."""
-    try:
-        space = get_space(name)
-    except UserError as err:
-        raise fail(str(err)) from None
+    space = get_space(name)
     out = space.model_dump(mode="json") | {"cardinality": str(space.cardinality()),
                                            "log10_cardinality": round(space.log10_cardinality(), 3)}
     print(json.dumps(out, indent=2))
@@ -62,11 +77,8 @@ def spaces_sample(
     run: bool = typer.Option(False, "--run", help="also build the supernet and run the arch on a random batch"),
 ) -> None:
     """Sample an arch: its canonical JSON, id, params and MACs."""
-    try:
-        space = get_space(name)
-        arch = space.sample(random.Random(seed))
-    except UserError as err:
-        raise fail(str(err)) from None
+    space = get_space(name)
+    arch = space.sample(random.Random(seed))
     counts = count(space, arch)
     info = {"arch_id": arch.id, "arch": arch.to_dict(), "params": counts.params, "macs": counts.macs}
     if run:
@@ -87,18 +99,12 @@ def search(
     """Train a supernet, search it and write OUT/result.json (front, candidates, hypervolume)."""
     from nas.console import ConsoleReporter
     from nas.pipeline import run_search
-    from nas.progress import Cancelled
     from nas.rundir import RESULT
     from nas.schemas import load_search_config
 
-    try:
-        config = load_search_config(config_path)
-        with ConsoleReporter() as reporter:
-            result = run_search(config, reporter, out)
-    except UserError as err:
-        raise fail(str(err)) from None
-    except Cancelled as err:
-        raise fail(str(err)) from None
+    config = load_search_config(config_path)
+    with ConsoleReporter() as reporter:
+        result = run_search(config, reporter, out)
     show_front(result)
     console.print(f"hypervolume {result.hypervolume:.4f}   wrote {out / RESULT}")
 
@@ -108,16 +114,13 @@ def export(
     result: Path = typer.Option(..., "--result", help="a search's result.json"),
     arch: str = typer.Option(..., "--arch", help="arch id (or a unique prefix of at least 6 characters)"),
     fmt: str = typer.Option("pytorch", "--format", help=" | ".join(FORMATS.names())),
-    out: Path | None = typer.Option(None, "--out", help="output path (default: next to result.json, named by id)"),
+    out: Path | None = typer.Option(None, "--out", help="output path (default: the current folder, named by arch id)"),
 ) -> None:
     """Export a candidate of a finished search."""
     from nas.export import export_candidate
 
-    try:
-        path = export_candidate(result, arch, fmt, out)
-    except UserError as err:
-        raise fail(str(err)) from None
-    console.print(f"wrote {path}")
+    path = export_candidate(result, arch, fmt, out or Path.cwd())
+    typer.echo(f"wrote {path.resolve().relative_to(Path.cwd()) if path.resolve().is_relative_to(Path.cwd()) else path}")
 
 
 @latency_app.command("build")
@@ -139,28 +142,33 @@ def latency_build(
     from nas.console import ConsoleReporter
     from nas.latency import HardwareProfile, Machine, build_table
 
+    spec = get_space(space)
+    only = _read_archs(spec, archs) if archs else None
     try:
-        spec = get_space(space)
-        only = _read_archs(spec, archs) if archs else None
         profile = HardwareProfile(
-            name=name or HardwareProfile.default_name(device, backend, batch, threads), device=device, backend=backend, threads=threads,
-            batch_size=batch, repeats=repeats, block=block, cover=cover, machine=Machine.here(device))  # type: ignore[arg-type]
-        with ConsoleReporter() as reporter:
-            table = build_table(spec, profile, out, calibration, archs=only,
-                                progress=lambda phase, n, total: reporter.progress(phase, n, total))
-    except (UserError, ValueError, OSError) as err:
-        raise fail(str(err)) from None
+            name=name or HardwareProfile.default_name(device, backend, batch, threads), device=device, backend=backend,
+            threads=threads, batch_size=batch, repeats=repeats, block=block, cover=cover, machine=Machine.here(device))
+    except ValidationError as err:
+        raise UserError(f"invalid latency profile: {'; '.join(field_messages(err))}") from None
+    with ConsoleReporter() as reporter:
+        table = build_table(spec, profile, out, calibration, archs=only,
+                            progress=lambda phase, n, total: reporter.progress(phase, n, total))
     console.print(f"{len(table.entries)} layer entries timed in {len(table.networks)} networks, overhead fitted on "
                   f"{table.correction.networks} networks, {table.build_seconds:.0f} s; wrote {out}")
 
 
 def _read_archs(spec, path: Path) -> list:
     """Archs from a JSON list or JSON lines (bare archs or objects with an 'arch' field)."""
+    if not path.is_file():
+        raise UserError(f"archs file not found: {path}")
     text = path.read_text()
     try:
         items = json.loads(text)
     except json.JSONDecodeError:
-        items = [json.loads(line) for line in text.splitlines() if line.strip()]
+        try:
+            items = [json.loads(line) for line in text.splitlines() if line.strip()]
+        except json.JSONDecodeError as err:
+            raise UserError(f"{path}: neither JSON nor JSON lines ({err})") from None
     items = items if isinstance(items, list) else [items]
     return [spec.parse(item.get("arch", item) if isinstance(item, dict) else item) for item in items]
 
@@ -176,14 +184,11 @@ def latency_validate(
     from nas.console import ConsoleReporter
     from nas.latency import LatencyTable, validate_table
 
-    try:
-        table = LatencyTable.load(table_path)
-        spec = get_space(table.space.name)
-        with ConsoleReporter() as reporter:
-            report = validate_table(table, spec, samples, seed, plot=out.with_suffix(".png") if out else None,
-                                    progress=lambda phase, n, total: reporter.progress(phase, n, total))
-    except UserError as err:
-        raise fail(str(err)) from None
+    table = LatencyTable.load(table_path)
+    spec = get_space(table.space.name)
+    with ConsoleReporter() as reporter:
+        report = validate_table(table, spec, samples, seed, plot=out.with_suffix(".png") if out else None,
+                                progress=lambda phase, n, total: reporter.progress(phase, n, total))
     if out:
         out.write_text(json.dumps(report, indent=2))
     noise = report["noise_floor"]
@@ -200,13 +205,10 @@ def latency_predict(table_path: Path = typer.Argument(..., metavar="LUT.json"),
     JSON lines of them): one JSON line per arch."""
     from nas.latency import LatencyPredictor, LatencyTable
 
-    try:
-        table = LatencyTable.load(table_path)
-        spec = get_space(table.space.name)
-        archs = _read_archs(spec, arch_path)
-        predicted = LatencyPredictor(table, spec).predict_many(archs)
-    except (UserError, OSError, ValueError) as err:
-        raise fail(str(err)) from None
+    table = LatencyTable.load(table_path)
+    spec = get_space(table.space.name)
+    archs = _read_archs(spec, arch_path)
+    predicted = LatencyPredictor(table, spec).predict_many(archs)
     for arch, ms in zip(archs, predicted, strict=True):
         print(json.dumps({"arch_id": arch.id, "latency_ms": float(ms), "profile": table.profile.name}))
 

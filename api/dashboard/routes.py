@@ -104,7 +104,7 @@ def search_page(request: Request, search_id: str, user: PageUser, s: SessionDep)
 @router.get("/searches/{search_id}/candidates/{arch_id}", response_class=HTMLResponse)
 def candidate_page(request: Request, search_id: str, arch_id: str, user: PageUser, s: SessionDep) -> HTMLResponse:
     search = owned_search(s, search_id, user)
-    cand = repo.candidate(s, search_id, arch_id)
+    cand = repo.candidate(s, search.id, arch_id)
     if cand is None:
         raise HTTPException(404, f"candidate {arch_id} not found")
     return render(request, "candidate.html", user=user, search=search, cand=cand, breakdown=latency_breakdown(search, cand), families=BLOCKS,

@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 
 import numpy as np
-from fastapi import APIRouter, HTTPException, UploadFile
+from fastapi import APIRouter, UploadFile
 
 from api.deps import CurrentUser, SettingsDep
-from api.errors import error_responses
+from api.errors import InvalidField, error_responses
 from api.models import DatasetUploaded
 from nas.data import DataError
 from nas.data.npz import load_npz
@@ -31,5 +31,5 @@ async def upload(file: UploadFile, user: CurrentUser, settings: SettingsDep) -> 
         load_npz(str(path), None)  # validate now: bad data is a 422 here, not a failed search later
     except (DataError, ValueError, np.exceptions.AxisError) as err:
         path.unlink(missing_ok=True)
-        raise HTTPException(422, f"file: {err}") from None
+        raise InvalidField(("body", "file"), str(err)) from None
     return DatasetUploaded(path=str(path), size=size)

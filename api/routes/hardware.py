@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Response, UploadFile
 
 from api.deps import MAX_INT, CurrentUser, SessionDep, SettingsDep
-from api.errors import error_responses
+from api.errors import InvalidField, error_responses
 from api.models import Submitted
 from nas.latency.table import LatencyTable, TableError
 from nas.schemas import LatencyBuildRequest
@@ -49,7 +49,7 @@ async def upload_table(file: UploadFile, user: CurrentUser, s: SessionDep, setti
         table = LatencyTable.model_validate_json(await file.read())
         report_data = json.loads(await report.read()) if report is not None else {}
     except (ValueError, TableError) as err:
-        raise HTTPException(422, f"file: not a latency table ({str(err)[:300]})") from None
+        raise InvalidField(("body", "file"), f"not a latency table ({str(err)[:300]})") from None
     row, profile = repo.register_table(
         s, profile_name=table.profile.name, profile_spec=table.profile.model_dump(mode="json"), space=table.space.name,
         entries=len(table.entries), report=report_data if isinstance(report_data, dict) else {})
@@ -64,7 +64,7 @@ def request_build(body: LatencyBuildRequest, response: Response, user: CurrentUs
     """Queue a table build (measure layers, fit, validate, register) on a worker with the device.
     Follow it at GET /api/v1/jobs/{id} and its events."""
     if body.space not in list_presets():
-        raise HTTPException(422, f"space: unknown preset {body.space!r}")
+        raise InvalidField(("body", "space"), f"unknown preset {body.space!r}; choose one of {', '.join(list_presets())}")
     job, _ = repo.submit_job(s, owner_id=user.id, config=body.model_dump(mode="json"), kind="latency",
                                 name=f"latency table: {body.space}", max_attempts=settings.max_attempts)
     response.headers["Location"] = f"/api/v1/jobs/{job.id}"

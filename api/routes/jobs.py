@@ -12,7 +12,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 
 from api.deps import DB, MAX_INT, CurrentUser, EventCursor, SessionDep, owned_job
-from api.errors import error_responses
+from api.errors import InvalidField, error_responses
 from api.models import JobList, JobOut, Status
 from nas.store import Database, repo
 from nas.store.models import FINISHED, User
@@ -62,7 +62,7 @@ def list_jobs(
     limit: Annotated[int, Query(ge=1, le=500)] = 50, offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
 ) -> JobList:
     if kind is not None and kind not in JOB_KINDS:
-        raise HTTPException(422, f"kind: unknown job kind {kind!r}; choose one of {', '.join(JOB_KINDS.names())}")
+        raise InvalidField(("query", "kind"), f"unknown job kind {kind!r}; choose one of {', '.join(JOB_KINDS.names())}")
     return job_page(s, user, status, kind, limit, offset)
 
 
@@ -91,7 +91,7 @@ def add_job_routes(router: APIRouter, kind: str | None) -> None:
         """Server-sent events (status, progress, messages; for searches also candidates and fronts) from
         `after` (or Last-Event-ID) on; the stream ends once the job has finished."""
         with db.session() as s:
-            owned_job(s, job_id, user, kind)
+            job_id = owned_job(s, job_id, user, kind).id
         return event_stream(db, job_id, start, request)
 
 

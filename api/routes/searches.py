@@ -11,7 +11,7 @@ from fastapi import APIRouter, Header, HTTPException, Query, Response
 from fastapi.responses import FileResponse
 
 from api.deps import MAX_INT, CurrentUser, SessionDep, SettingsDep, owned_search
-from api.errors import error_responses
+from api.errors import InvalidField, error_responses
 from api.models import CandidateList, CandidateOut, FrontItem, JobList, Status, Submitted
 from api.routes.jobs import add_job_routes, job_page
 from nas.export import FORMATS, ExportError, export_candidate, export_file_name
@@ -29,18 +29,18 @@ ExportFormatName = StrEnum("ExportFormatName", {name: name for name in FORMATS.n
 def check_submittable(s, config: SearchConfig, user: User, settings: Settings) -> None:
     """What pydantic cannot check: presets only, datasets only from the user's own uploads."""
     if config.space not in list_presets():
-        raise HTTPException(422, f"space: unknown preset {config.space!r}; choose one of {', '.join(list_presets())}")
+        raise InvalidField(("body", "space"), f"unknown preset {config.space!r}; choose one of {', '.join(list_presets())}")
     if config.dataset.path:
         uploads = (settings.data_dir / "datasets" / str(user.id)).resolve()
         path = Path(config.dataset.path).resolve()
         if uploads not in path.parents or not path.exists():
-            raise HTTPException(422, "dataset.path: not one of your uploaded datasets (POST /api/v1/datasets first)")
+            raise InvalidField(("body", "dataset", "path"), "not one of your uploaded datasets (POST /api/v1/datasets first)")
     if config.hardware:
         ref = config.hardware
-        found = repo.latency_table(s, int(ref)) if ref.isdigit() and len(ref) < 10 else None
+        found = repo.latency_table(s, int(ref)) if ref.isascii() and ref.isdigit() and len(ref) < 10 else None
         table = found[0] if found else None
         if table is None or table.space != config.space:
-            raise HTTPException(422, f"hardware: {config.hardware!r} is not a registered latency table for "
+            raise InvalidField(("body", "hardware"), f"{config.hardware!r} is not a registered latency table for "
                                      f"{config.space} (GET /api/v1/hardware/tables lists them by id)")
         config.hardware = table.path  # the workers read the registered file
 
@@ -77,9 +77,9 @@ def delete(search_id: str, user: CurrentUser, s: SessionDep, settings: SettingsD
     """Delete a finished search with its candidates, events and files."""
     search = owned_search(s, search_id, user)
     if search.status not in FINISHED:
-        raise HTTPException(409, f"search {search_id} is {search.status}: cancel it first")
+        raise HTTPException(409, f"search {search.id} is {search.status}: cancel it first")
     repo.delete_job(s, job=search)
-    shutil.rmtree(job_workdir(settings.data_dir, search_id), ignore_errors=True)
+    shutil.rmtree(job_workdir(settings.data_dir, search.id), ignore_errors=True)
     return Response(status_code=204)
 
 
@@ -92,26 +92,26 @@ def candidates(
     front_only: bool = False, limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
 ) -> CandidateList:
-    owned_search(s, search_id, user)
-    rows, total = repo.candidates_page(s, search_id, sort=sort, descending=order == "desc", limit=limit,
+    search = owned_search(s, search_id, user)
+    rows, total = repo.candidates_page(s, search.id, sort=sort, descending=order == "desc", limit=limit,
                                        offset=offset, front_only=front_only)
     return CandidateList(items=[CandidateOut.of(r) for r in rows], total=total, limit=limit, offset=offset)
 
 
 @router.get("/{search_id}/candidates/{arch_id}", response_model=CandidateOut, responses=error_responses(401, 404))
 def candidate(search_id: str, arch_id: str, user: CurrentUser, s: SessionDep) -> CandidateOut:
-    owned_search(s, search_id, user)
-    row = repo.candidate(s, search_id, arch_id)
+    search = owned_search(s, search_id, user)
+    row = repo.candidate(s, search.id, arch_id)
     if row is None:
-        raise HTTPException(404, f"candidate {arch_id} not found in search {search_id}")
+        raise HTTPException(404, f"candidate {arch_id} not found in search {search.id}")
     return CandidateOut.of(row)
 
 
 @router.get("/{search_id}/front", response_model=list[FrontItem], responses=error_responses(401, 404))
 def front(search_id: str, user: CurrentUser, s: SessionDep) -> list[FrontItem]:
     """The Pareto front: the same {arch_id, arch, metrics} items as the engine's result.json."""
-    owned_search(s, search_id, user)
-    rows, _ = repo.candidates_page(s, search_id, front_only=True, limit=10_000)
+    search = owned_search(s, search_id, user)
+    rows, _ = repo.candidates_page(s, search.id, front_only=True, limit=10_000)
     return [FrontItem(arch_id=r.arch_id, arch=r.arch, metrics=r.metrics) for r in rows]
 
 
@@ -123,11 +123,13 @@ def export(
 ) -> FileResponse:
     """Download a candidate as a file (`pytorch` comes as a zip of model.py, weights and README)."""
     search = owned_search(s, search_id, user)
-    if repo.candidate(s, search_id, arch_id) is None:
-        raise HTTPException(404, f"candidate {arch_id} not found in search {search_id}")
-    workdir = job_workdir(settings.data_dir, search_id)
+    cand = repo.candidate(s, search.id, arch_id)
+    if cand is None:
+        raise HTTPException(404, f"candidate {arch_id} not found in search {search.id}")
+    arch_id = cand.arch_id  # a prefix resolved
+    workdir = job_workdir(settings.data_dir, search.id)
     if search.status != "succeeded" or not (workdir / RESULT).exists():
-        raise HTTPException(409, f"search {search_id} is {search.status}: exports are ready when it has succeeded")
+        raise HTTPException(409, f"search {search.id} is {search.status}: exports are ready when it has succeeded")
     fmt = format.value
     name = export_file_name(arch_id, fmt)
     target = workdir / EXPORTS / (f"{name}.zip" if fmt == "pytorch" else name)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException
 
 from api.deps import AdminUser, CurrentUser, SessionDep
-from api.errors import error_responses
+from api.errors import InvalidField, error_responses
 from api.models import UserCreate, UserCreated
 from nas.store import repo
 
@@ -16,7 +16,7 @@ router = APIRouter(prefix="/api/v1/users", tags=["users"])
 def create_user(body: UserCreate, admin: AdminUser, s: SessionDep) -> UserCreated:
     name = body.name.strip()
     if not name or len(name) > 100:
-        raise HTTPException(422, "name must be 1 to 100 characters")
+        raise InvalidField(("body", "name"), "must be 1 to 100 characters")
     if repo.user_by_name(s, name):
         raise HTTPException(409, f"user {name!r} already exists")
     user, token = repo.create_user(s, name=name, is_admin=body.is_admin)

@@ -63,11 +63,13 @@ def export_info(result: SearchResult, cand: Candidate, input_shape: tuple[int, .
 
 
 def export_file_name(arch_id: str, fmt: str) -> str:
-    return f"{arch_id[:16]}-{fmt}{FORMATS[fmt].suffix}"
+    return FORMATS[fmt].file_name(arch_id)
 
 
 def export_candidate(result_path: str | Path, arch_id: str, fmt: str, out: str | Path | None = None) -> Path:
-    """Write candidate `arch_id` of the search whose result.json is `result_path` in format `fmt`."""
+    """Write candidate `arch_id` of the search whose result.json is `result_path` in format `fmt`, to `out`
+    (an existing folder: into it; default: the run folder's exports/), named by the arch id unless `out` names
+    the file."""
     if fmt not in FORMATS:
         raise ExportError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS.names())}")
     result_file = Path(result_path)
@@ -78,7 +80,13 @@ def export_candidate(result_path: str | Path, arch_id: str, fmt: str, out: str |
     cand = find_candidate(result, arch_id)
     net, input_shape = load_export_model(result, workdir, cand)
     info = export_info(result, cand, input_shape)
-    target = Path(out) if out else workdir / EXPORTS / export_file_name(cand.arch_id, fmt)
+    name = export_file_name(cand.arch_id, fmt)
+    if out is None:
+        target = workdir / EXPORTS / name
+    elif Path(out).is_dir():
+        target = Path(out) / name
+    else:
+        target = Path(out)
     target.parent.mkdir(parents=True, exist_ok=True)
     example = torch.randn(2, *input_shape)
     return FORMATS[fmt].make(net, info, example, target)

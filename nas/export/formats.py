@@ -28,14 +28,19 @@ class ExportFormat:
     suffix: str  # "" for a folder
     description: str
     make: Make
+    qualified: bool = False  # the file name says the format (a folder; a zip that is not the only zip)
+
+    def file_name(self, arch_id: str) -> str:
+        """`<first 16 characters of the arch id><suffix>`, with `-<format>` where the suffix does not say it."""
+        return f"{arch_id[:16]}{f'-{self.name}' if self.qualified else ''}{self.suffix}"
 
 
 FORMATS: Registry[ExportFormat] = Registry("export format")
 
 
-def register_format(name: str, suffix: str, description: str) -> Callable[[Make], Make]:
+def register_format(name: str, suffix: str, description: str, qualified: bool = False) -> Callable[[Make], Make]:
     def add(make: Make) -> Make:
-        FORMATS.register(name)(ExportFormat(name, suffix, description, make))
+        FORMATS.register(name)(ExportFormat(name, suffix, description, make, qualified))
         return make
 
     return add
@@ -112,7 +117,8 @@ def _json(net: Network, info: dict[str, Any], example: torch.Tensor, path: Path)
     return write_json(info | {"plan": net.plan}, path)
 
 
-@register_format("pytorch", "", "a folder: model.py (torch + safetensors only), weights.safetensors, README.md")
+@register_format("pytorch", "", "a folder: model.py (torch + safetensors only), weights.safetensors, README.md",
+                 qualified=True)
 def _pytorch(net: Network, info: dict[str, Any], example: torch.Tensor, path: Path) -> Path:
     return write_pytorch(net, info, path)
 
@@ -129,15 +135,13 @@ def _onnx(net: Network, info: dict[str, Any], example: torch.Tensor, path: Path)
     return write_onnx(net, example, path, metadata)
 
 
-@register_format("bundle", ".zip", "a zip of every other format")
+@register_format("bundle", ".zip", "a zip of every other format", qualified=True)
 def write_bundle(net: Network, info: dict[str, Any], example: torch.Tensor, path: Path) -> Path:
     with tempfile.TemporaryDirectory() as tmp:
         staging = Path(tmp)
-        stem = info["arch_id"][:16]
         for fmt in FORMATS:
-            entry = FORMATS[fmt]
             if fmt != "bundle":
-                entry.make(net, info, example, staging / (f"{stem}{entry.suffix}" if entry.suffix else fmt))
+                FORMATS[fmt].make(net, info, example, staging / FORMATS[fmt].file_name(info["arch_id"]))
         with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
             for file in sorted(staging.rglob("*")):
                 if file.is_file():

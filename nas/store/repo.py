@@ -31,6 +31,24 @@ from nas.store.models import (
     User,
     utcnow,
 )
+from search_spaces import UserError
+
+MIN_PREFIX = 6  # shortest id prefix accepted for a job or an arch
+
+
+class AmbiguousId(UserError):
+    """An id prefix matches more than one job or candidate."""
+
+
+def _by_prefix(s: Session, query: Any, column: Any, id_or_prefix: str, what: str) -> Any:
+    """The one row whose `column` is `id_or_prefix` or starts with it (at least MIN_PREFIX characters)."""
+    row = s.scalar(query.where(column == id_or_prefix))
+    if row is not None or len(id_or_prefix) < MIN_PREFIX or not id_or_prefix.replace("-", "").isalnum():
+        return row  # ids are hex and dashes: anything else cannot be a prefix (and needs no LIKE escaping)
+    rows = s.scalars(query.where(column.startswith(id_or_prefix)).limit(2)).all()
+    if len(rows) > 1:
+        raise AmbiguousId(f"{what} id prefix {id_or_prefix!r} matches several; give more characters")
+    return rows[0] if rows else None
 
 
 class StaleAttempt(RuntimeError):
@@ -85,13 +103,14 @@ def submit_job(
 
 
 def get_job(s: Session, job_id: str, owner: User | None = None, kind: str | None = None) -> Job | None:
-    """A job; with `owner`, only if that user owns it (admins see all); with `kind`, only of that kind."""
-    job = s.get(Job, job_id)
-    if job is None or (owner is not None and not owner.is_admin and job.owner_id != owner.id):
-        return None
-    if kind is not None and job.kind != kind:
-        return None
-    return job
+    """A job by id or unique id prefix; with `owner`, only if that user owns it (admins see all); with
+    `kind`, only of that kind. Someone else's jobs are not considered, so they cannot make a prefix ambiguous."""
+    query = select(Job)
+    if owner is not None and not owner.is_admin:
+        query = query.where(Job.owner_id == owner.id)
+    if kind is not None:
+        query = query.where(Job.kind == kind)
+    return _by_prefix(s, query, Job.id, job_id, kind or "job")
 
 
 def list_jobs(
@@ -298,7 +317,9 @@ def candidates_page(
 
 
 def candidate(s: Session, search_id: str, arch_id: str) -> CandidateRow | None:
-    return s.scalar(select(CandidateRow).where(CandidateRow.search_id == search_id, CandidateRow.arch_id == arch_id))
+    """A candidate of the search by arch id or unique arch id prefix."""
+    query = select(CandidateRow).where(CandidateRow.search_id == search_id)
+    return _by_prefix(s, query, CandidateRow.arch_id, arch_id, "arch")
 
 
 def count_candidates(s: Session) -> int:

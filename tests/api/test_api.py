@@ -61,6 +61,9 @@ def test_validation_errors_name_the_field(admin):
     assert r.status_code == 422 and "train.steps" in r.json()["detail"]
     r = admin.post("/api/v1/searches", json={"space": "hybrid-tiny", "dataset": {"name": "npz", "path": "/etc/passwd"}})
     assert r.status_code == 422 and "uploaded datasets" in r.json()["detail"]
+    assert r.json()["errors"][0]["loc"] == ["body", "dataset", "path"]  # the field is named, as pydantic's are
+    r = admin.post("/api/v1/searches", json=MINIMAL | {"objectives": ["accuracy", "latency_ms"], "hardware": "²"})
+    assert r.status_code == 422 and r.json()["errors"][0]["loc"] == ["body", "hardware"]
     r = admin.post("/api/v1/searches", content=b"{not json", headers={"content-type": "application/json"})
     assert r.status_code == 422
 
@@ -91,6 +94,10 @@ def test_jobs_of_every_kind_and_searches_as_their_view(admin):
     assert bad.status_code == 422 and "search" in bad.json()["detail"]
     assert admin.post(f"/api/v1/jobs/{job_id}/cancel").json()["status"] == "cancelled"
     assert admin.post(f"/api/v1/jobs/{job_id}/cancel").status_code == 409
+    # ids: a unique prefix of 6+ characters works wherever a whole id does
+    assert admin.get(f"/api/v1/searches/{search_id[:8]}").json()["id"] == search_id
+    assert admin.get(f"/api/v1/jobs/{job_id[:6]}/events", params={"after": 0}).status_code == 200
+    assert admin.get(f"/api/v1/searches/{search_id[:5]}").status_code == 404  # too short to be a prefix
 
 
 def test_block_families_come_from_the_registry(admin):

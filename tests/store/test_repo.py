@@ -184,3 +184,14 @@ def test_candidates_front_and_pages(db):
         assert n == 1 and front[0].metrics["test_accuracy"] == 0.55
         kinds = [e.kind for e in repo.events_after(s, search.id)]
         assert kinds.count("candidate") == 7 and kinds[-1] == "front"
+        # ids: a unique prefix finds its row, a shared one is refused, a short one is no prefix
+        assert repo.candidate(s, search.id, "0" * 63 + "6").arch_id == cands[6].arch_id
+        with pytest.raises(repo.AmbiguousId, match="matches several"):
+            repo.candidate(s, search.id, "0" * 63)
+        assert repo.candidate(s, search.id, "00000") is None
+    repo.add_candidate(db, job_id=search.id, attempt=1, candidate=Candidate(arch_id="abcdef" + "1" * 58, arch={},
+                                                                             metrics={"accuracy": 0.1}))
+    with db.session() as s:
+        assert repo.candidate(s, search.id, "abcdef1").arch_id == "abcdef" + "1" * 58
+        assert repo.get_job(s, search.id[:8]).id == search.id
+
