@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import threading
 import time
 import uuid
@@ -28,11 +29,18 @@ def init_ray(address: str | None) -> None:
     if ray.is_initialized():
         return
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # keeps a local instance on 127.0.0.1
+    # ray.init installs SIGTERM handlers that exit at once; the server's own (a graceful shutdown) must stay
+    in_main = threading.current_thread() is threading.main_thread()
+    handler = signal.getsignal(signal.SIGTERM) if in_main else None
+    # token authentication is on by default for a local instance; Ray warns of it at every start
+    logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
     if address:
         ray.init(address=address, logging_level=logging.WARNING)
     else:
         ray.init(include_dashboard=False, logging_level=logging.WARNING, num_cpus=os.cpu_count() or 1,
                  _node_ip_address="127.0.0.1")
+    if in_main:
+        signal.signal(signal.SIGTERM, handler)
 
 
 class Dispatcher:
@@ -54,9 +62,21 @@ class Dispatcher:
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop taking work and hand every running job back to the queue (it resumes from its checkpoint on
+        the next start, and the attempt it was on is not counted against it)."""
         self._stop.set()
         if self._thread:
             self._thread.join(timeout=10)
+        import ray
+
+        if not ray.is_initialized():
+            return
+        for ref, (job_id, attempt) in list(self.running.items()):
+            ray.cancel(ref, force=True)  # its writes are fenced once the job is back in the queue anyway
+            repo.release(self.db, job_id=job_id, attempt=attempt, reason="the server shut down")
+            log.info("job %s handed back to the queue", job_id)
+        self.running.clear()
+        ray.shutdown()
 
     def _loop(self) -> None:
         while not self._stop.is_set():

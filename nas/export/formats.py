@@ -5,9 +5,12 @@ strings. A new format is one registered function here (or anywhere imported befo
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
+import warnings
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -85,8 +88,28 @@ def readme(info: dict[str, Any], shape: tuple[int, ...]) -> str:
     )
 
 
+@contextmanager
+def quiet_exporter() -> Iterator[None]:
+    """Silence what the exporters say about things that do not concern an exported network: torchvision
+    ops that are not installed, deprecations inside torch, onnxscript's progress lines, and the tracer's
+    note on the scan's chunk-count branch (constant for a given input length, which an export fixes)."""
+    noisy = [logging.getLogger(n) for n in ("torch.onnx._internal.exporter._registration", "onnxscript", "onnx_ir")]
+    levels = [logger.level for logger in noisy]
+    for logger in noisy:
+        logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            yield
+    finally:
+        for logger, level in zip(noisy, levels, strict=True):
+            logger.setLevel(level)
+
+
 def write_torchscript(net: Network, example: torch.Tensor, path: Path) -> Path:
-    with torch.no_grad():
+    with torch.no_grad(), quiet_exporter():
         traced = torch.jit.trace(net.eval(), example, check_trace=False)
     traced.save(str(path))
     return path
@@ -96,10 +119,11 @@ def write_onnx(net: torch.nn.Module, example: torch.Tensor, path: Path, metadata
     """ONNX with a dynamic batch dimension (input 'x', output 'logits'), and `metadata` as the model's
     metadata properties."""
     batch = torch.export.Dim("batch", min=1, max=4096)
-    program = torch.onnx.export(
-        net.eval(), (example,), dynamo=True, input_names=["x"], output_names=["logits"],
-        dynamic_shapes=({0: batch},), verbose=False,
-    )
+    with quiet_exporter():
+        program = torch.onnx.export(
+            net.eval(), (example,), dynamo=True, input_names=["x"], output_names=["logits"],
+            dynamic_shapes=({0: batch},), verbose=False,
+        )
     assert program is not None, "torch.onnx.export(dynamo=True) returns the program"
     program.save(str(path))
     if metadata:

@@ -253,7 +253,7 @@ def finish(
         values: dict[str, Any] = {"status": status, "error": error, "error_kind": error_kind, "error_id": error_id,
                                   "finished_at": utcnow(), "lease_owner": None, "lease_expires_at": None}
         if status == "succeeded":
-            values |= {"progress": 1.0, "hypervolume": hypervolume}
+            values |= {"progress": 1.0, "hypervolume": hypervolume, "phase": "done"}
         _fenced(s, job_id, attempt, **values)
         add_event(s, job_id=job_id, attempt=attempt, kind="status",
                   data={"status": status, "error": error, "error_kind": error_kind, "error_id": error_id})
@@ -265,6 +265,18 @@ def requeue(db: Database, *, job_id: str, attempt: int, reason: str) -> str:
         job = s.get(Job, job_id)
         if job is None or job.status != "running" or job.attempt != attempt:
             return job.status if job else "missing"
+        _give_back(s, job, reason)
+        return job.status
+
+
+def release(db: Database, *, job_id: str, attempt: int, reason: str) -> str:
+    """Hand a running attempt back to the queue on a clean shutdown: it resumes later, and this attempt does
+    not count towards max_attempts (the attempt number still grows, so the old attempt's writes stay fenced)."""
+    with db.session() as s:
+        job = s.get(Job, job_id)
+        if job is None or job.status != "running" or job.attempt != attempt:
+            return job.status if job else "missing"
+        job.max_attempts += 1
         _give_back(s, job, reason)
         return job.status
 

@@ -67,6 +67,21 @@ class Server:
             self.proc.wait(timeout=30)
         time.sleep(1)
 
+    def terminate(self, timeout: float = 30) -> int | None:
+        """SIGTERM to the server process alone (what systemd, Docker and Kubernetes send); its exit code, or
+        None if it did not exit within `timeout` (then the whole group is killed)."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            code = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            code = None
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)  # whatever outlived it
+        except ProcessLookupError:
+            pass
+        return code
+
     def client(self, token: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token or self.admin_token}"}
         return httpx.Client(base_url=self.url, headers=headers, timeout=120)

@@ -191,3 +191,30 @@ def test_latency_table_built_through_the_queue_drives_a_search(tmp_path):
         assert page.status_code == 200 and 'id="latency-breakdown"' in page.text and "sum of layers" in page.text
     finally:
         srv.kill()
+
+
+def test_sigterm_hands_running_searches_back_and_exits_cleanly(tmp_path):
+    data = tmp_path / "data"
+    srv = Server(data, lease_seconds=6).start()
+    c = srv.client()
+    longer = TINY_SEARCH | {"train": {"steps": 300, "batch_size": 32, "checkpoint_every": 10}}
+    search_id = c.post("/api/v1/searches", json=longer).json()["id"]
+    wait_for(c, search_id, lambda b: b["phase"] == "train" and b["step"] >= 20)
+    started = time.monotonic()
+    assert srv.terminate(timeout=30) == 0
+    assert time.monotonic() - started < 30
+    log = srv.log.read_text()
+    assert "Traceback" not in log and "SIGTERM received" not in log and log.rstrip().endswith("stopped"), log[-2000:]
+
+    srv2 = Server(data, lease_seconds=6).start()
+    try:
+        c2 = srv2.client()
+        body = wait_for(c2, search_id, lambda b: b["status"] in ("succeeded", "failed"), timeout=600)
+        assert body["status"] == "succeeded", body["error"]
+        assert body["attempt"] == 2 and body["max_attempts"] == 4  # the handed-back attempt is not counted
+        statuses = [d for k, d in follow_events(c2, search_id) if k == "status"]
+        assert any(d.get("reason") == "the server shut down" for d in statuses)
+        messages = [d["text"] for k, d in follow_events(c2, search_id) if k == "message"]
+        assert any(m.startswith("resumed supernet training from step") for m in messages)
+    finally:
+        srv2.kill()

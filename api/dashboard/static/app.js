@@ -223,6 +223,7 @@ const NAS = (() => {
       const r = await api(`/api/v1/searches/${id}`);
       if (r.ok) {
         document.getElementById("progress").style.width = (100 * r.body.progress).toFixed(1) + "%";
+        document.getElementById("phase").textContent = r.body.phase;
         if (r.body.hypervolume != null) document.getElementById("hv").textContent = r.body.hypervolume.toFixed(4);
       }
       await loadCandidates(); drawTable();
