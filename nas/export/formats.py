@@ -164,8 +164,9 @@ def write_bundle(net: Network, info: dict[str, Any], example: torch.Tensor, path
     with tempfile.TemporaryDirectory() as tmp:
         staging = Path(tmp)
         for fmt in FORMATS:
-            if fmt != "bundle":
-                FORMATS[fmt].make(net, info, example, staging / FORMATS[fmt].file_name(info["arch_id"]))
+            entry = FORMATS[fmt]
+            if fmt != "bundle":  # inside the zip a folder format is named by the format alone: pytorch/
+                entry.make(net, info, example, staging / (entry.file_name(info["arch_id"]) if entry.suffix else fmt))
         with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
             for file in sorted(staging.rglob("*")):
                 if file.is_file():
