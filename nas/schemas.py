@@ -41,14 +41,14 @@ class DatasetConfig(_Config):
 
 
 class TrainConfig(_Config):
-    steps: int = Field(400, ge=1, description="supernet optimisation steps")
+    steps: int = Field(400, ge=1, le=10_000_000, description="supernet optimisation steps")
     batch_size: int = Field(64, ge=1)
     optimizer: Literal["sgd", "adamw"] = "adamw"
     lr: float = Field(3e-3, gt=0)
     weight_decay: float = Field(1e-4, ge=0)
     warmup_steps: int = Field(20, ge=0)
     label_smoothing: float = Field(0.1, ge=0, lt=1)
-    random_subnets: int = Field(2, ge=0, description="random subnets per step besides the largest and smallest")
+    random_subnets: int = Field(2, ge=0, le=256, description="random subnets per step besides the largest and smallest")
     distill: bool = Field(True, description="in-place distillation from the largest subnet's soft labels")
     checkpoint_every: int = Field(50, ge=1)
     grad_clip: float | None = Field(5.0, gt=0)
@@ -57,8 +57,8 @@ class TrainConfig(_Config):
 
 class SearchSettings(_Config):
     strategy: str = Field("nsga2", description=f"a registered search strategy: {', '.join(STRATEGIES.names())}")
-    evaluations: int = Field(150, ge=1, description="distinct architectures evaluated")
-    population: int = Field(24, ge=2, description="population size (NSGA-II, evolution)")
+    evaluations: int = Field(150, ge=1, le=1_000_000, description="distinct architectures evaluated")
+    population: int = Field(24, ge=2, le=100_000, description="population size (NSGA-II, evolution)")
     sample_size: int = Field(8, ge=2, description="tournament size of regularized evolution")
     bn_batches: int = Field(4, ge=1, description="training batches used to recalibrate BN statistics")
     seed: int = 0
@@ -68,8 +68,8 @@ class SearchSettings(_Config):
 
 class FinalizeConfig(_Config):
     enabled: bool = Field(True, description="fine-tune the top-k front archs (by accuracy) as stand-alone models")
-    top_k: int = Field(3, ge=1)
-    epochs: int = Field(5, ge=1)
+    top_k: int = Field(3, ge=1, le=1_000)
+    epochs: int = Field(5, ge=1, le=10_000)
     lr: float = Field(1e-3, gt=0)
     batch_size: int = Field(64, ge=1)
 

@@ -26,6 +26,17 @@ class Settings(BaseSettings):
         default_factory=list, description="NAS_CORS_ORIGINS, comma-separated; empty: CORS off")
     max_body_bytes: int = Field(64 * 1024 * 1024, ge=1, description="NAS_MAX_BODY_BYTES: request size limit")
     session_secret: str | None = Field(None, description="NAS_SESSION_SECRET: signs dashboard cookies")
+    # what one user may ask of the service (a submission beyond them is a 422 naming the field)
+    max_dataset_bytes: int = Field(2 * 1024**3, ge=1, description="NAS_MAX_DATASET_BYTES: an upload's arrays, decompressed")
+    max_classes: int = Field(10_000, ge=2, description="NAS_MAX_CLASSES: labels must lie below this")
+    max_train_steps: int = Field(200_000, ge=1, description="NAS_MAX_TRAIN_STEPS: train.steps")
+    max_random_subnets: int = Field(16, ge=0, description="NAS_MAX_RANDOM_SUBNETS: train.random_subnets")
+    max_evaluations: int = Field(20_000, ge=1, description="NAS_MAX_EVALUATIONS: search.evaluations")
+    max_population: int = Field(1_000, ge=2, description="NAS_MAX_POPULATION: search.population")
+    max_finalize_epochs: int = Field(200, ge=1, description="NAS_MAX_FINALIZE_EPOCHS: finalize.epochs")
+    max_finalize_top_k: int = Field(20, ge=1, description="NAS_MAX_FINALIZE_TOP_K: finalize.top_k")
+    max_user_priority: int = Field(0, ge=-100, le=100, description="NAS_MAX_USER_PRIORITY: highest priority a "
+                                   "non-admin may ask for (admins: up to 100)")
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -38,16 +38,17 @@ def show_table(table_id: Annotated[int, Path(ge=1, le=MAX_INT)], user: CurrentUs
 
 
 @router.post("/tables", status_code=201, responses=error_responses(401, 413, 422))
-async def upload_table(file: UploadFile, user: CurrentUser, s: SessionDep, settings: SettingsDep,
-                       report: UploadFile | None = None) -> dict:
-    """Register a table file (and optionally its `nas latency validate` report)."""
+def upload_table(file: UploadFile, user: CurrentUser, s: SessionDep, settings: SettingsDep,
+                 report: UploadFile | None = None) -> dict:
+    """Register a table file (and optionally its `nas latency validate` report). A plain `def`: parsing up to
+    the request size limit of JSON runs in the thread pool, not on the event loop."""
     import json
 
     folder = settings.data_dir / "tables"
     folder.mkdir(parents=True, exist_ok=True)
     try:
-        table = LatencyTable.model_validate_json(await file.read())
-        report_data = json.loads(await report.read()) if report is not None else {}
+        table = LatencyTable.model_validate_json(file.file.read())
+        report_data = json.loads(report.file.read()) if report is not None else {}
     except (ValueError, TableError) as err:
         raise InvalidField(("body", "file"), f"not a latency table ({str(err)[:300]})") from None
     row, profile = repo.register_table(

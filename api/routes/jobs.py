@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import DB, MAX_INT, CurrentUser, EventCursor, SessionDep, owned_job
 from api.errors import InvalidField, error_responses
@@ -30,13 +31,16 @@ def job_page(s, user: User, status: str | None, kind: str | None, limit: int, of
 def event_stream(db: Database, job_id: str, start: int, request: Request) -> StreamingResponse:
     """Server-sent events of a job from event id `start` on; the stream ends once the job has finished."""
 
+    def poll(cursor: int) -> tuple[list, bool]:
+        with db.session() as s:
+            batch = repo.events_after(s, job_id, cursor)
+            job = repo.get_job(s, job_id)
+            return batch, job is None or job.status in FINISHED
+
     async def stream() -> AsyncIterator[str]:
         cursor, idle = start, 0.0
         while True:
-            with db.session() as s:
-                batch = repo.events_after(s, job_id, cursor)
-                job = repo.get_job(s, job_id)
-                done = job is None or job.status in FINISHED
+            batch, done = await run_in_threadpool(poll, cursor)  # database work never runs on the event loop
             for e in batch:
                 cursor = e.id
                 yield f"id: {e.id}\nevent: {e.kind}\ndata: {json.dumps(e.data)}\n\n"
@@ -87,7 +91,7 @@ def add_job_routes(router: APIRouter, kind: str | None) -> None:
 
     @router.get("/{job_id}/events", responses={**EVENT_STREAM, **error_responses(401, 404)},
                 summary=f"Follow a {noun}'s events")
-    async def events(job_id: str, request: Request, user: CurrentUser, db: DB, start: EventCursor) -> StreamingResponse:
+    def events(job_id: str, request: Request, user: CurrentUser, db: DB, start: EventCursor) -> StreamingResponse:
         """Server-sent events (status, progress, messages; for searches also candidates and fronts) from
         `after` (or Last-Event-ID) on; the stream ends once the job has finished."""
         with db.session() as s:

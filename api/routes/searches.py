@@ -26,8 +26,22 @@ router = APIRouter(prefix="/api/v1/searches", tags=["searches"])
 ExportFormatName = StrEnum("ExportFormatName", {name: name for name in FORMATS.names()})  # type: ignore[misc]
 
 
-def check_submittable(s, config: SearchConfig, user: User, settings: Settings) -> None:
-    """What pydantic cannot check: presets only, datasets only from the user's own uploads."""
+def budget_limits(settings: Settings) -> dict[tuple[str, str], int]:
+    """The operator's caps on what one search may ask for, by config field."""
+    return {("train", "steps"): settings.max_train_steps, ("train", "random_subnets"): settings.max_random_subnets,
+            ("search", "evaluations"): settings.max_evaluations, ("search", "population"): settings.max_population,
+            ("finalize", "epochs"): settings.max_finalize_epochs, ("finalize", "top_k"): settings.max_finalize_top_k}
+
+
+def check_submittable(s, config: SearchConfig, user: User, settings: Settings, priority: int) -> None:
+    """What pydantic cannot check: the operator's budget limits and priorities, presets only, datasets only
+    from the user's own uploads, registered latency tables."""
+    for (section, field), cap in budget_limits(settings).items():
+        value = getattr(getattr(config, section), field)
+        if value > cap:
+            raise InvalidField(("body", section, field), f"{value} is more than this server allows ({cap})")
+    if priority > settings.max_user_priority and not user.is_admin:
+        raise InvalidField(("query", "priority"), f"at most {settings.max_user_priority} for users (admins: 100)")
     if config.space not in list_presets():
         raise InvalidField(("body", "space"), f"unknown preset {config.space!r}; choose one of {', '.join(list_presets())}")
     if config.dataset.path:
@@ -52,7 +66,7 @@ def submit(
     name: Annotated[str, Query(max_length=200)] = "", priority: Annotated[int, Query(ge=-100, le=100)] = 0,
 ) -> Submitted:
     """Queue a search (the body is the engine's SearchConfig). 202 with its id and Location."""
-    check_submittable(s, config, user, settings)
+    check_submittable(s, config, user, settings, priority)
     search, created = repo.submit_job(
         s, owner_id=user.id, config=config.model_dump(mode="json"), name=name, priority=priority,
         idempotency_key=idempotency_key, max_attempts=settings.max_attempts,

@@ -1,35 +1,111 @@
-"""User arrays in an .npz file: `x`, `y` and optionally `x_test`, `y_test`."""
+"""User arrays in an .npz file: `x`, `y` and optionally `x_test`, `y_test`.
+
+Every member is checked from its .npy header (dtype, shape, declared size) against limits before any
+data is read, so a small upload that declares a huge array (a decompression bomb) is refused at once;
+only then are the arrays read, and their content checked (finite inputs, labels in range).
+"""
 
 from __future__ import annotations
 
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from nas.data.splits import DataError, as_channels_first, check_labels
 
+ARRAYS = ("x", "y", "x_test", "y_test")
 
-def load_npz(path: str, kind: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+
+@dataclass(frozen=True)
+class NpzLimits:
+    max_bytes: int = 2 * 1024**3  # all arrays together, as declared (decompressed)
+    max_classes: int = 10_000
+
+
+def _member_header(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: str) -> tuple[tuple[int, ...], np.dtype]:
+    """(shape, dtype) from a .npy member's header, reading only the header's bytes."""
+    with zf.open(info) as f:
+        try:
+            version = np.lib.format.read_magic(f)
+            if version == (1, 0):
+                shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+            elif version in ((2, 0), (3, 0)):
+                shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+            else:
+                raise ValueError(f"unsupported .npy version {version}")
+        except ValueError as err:
+            raise DataError(f"{path}: member {info.filename} is not a plain .npy array ({err})") from None
+    return tuple(shape), dtype
+
+
+def inspect_npz(path: str, limits: NpzLimits, source: str) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """Each wanted array's (shape, dtype), checked against `limits`, without reading any array data."""
+    try:
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as err:
+        raise DataError(f"{source}: not an .npz file (a zip of .npy arrays): {err}") from None
+    found: dict[str, tuple[tuple[int, ...], np.dtype]] = {}
+    with zf:
+        for info in zf.infolist():
+            name = info.filename.removesuffix(".npy")
+            if name not in ARRAYS:
+                continue  # other members are never read
+            shape, dtype = _member_header(zf, info, source)
+            if dtype.hasobject or dtype.kind not in "biuf":
+                raise DataError(f"{source}: array {name} has dtype {dtype}; only bool, integer and float arrays are read")
+            found[name] = (shape, dtype)
+        declared = sum(int(np.prod(s, dtype=np.int64)) * d.itemsize for s, d in found.values())
+    if declared > limits.max_bytes:
+        raise DataError(f"{source}: the arrays declare {declared:,} bytes, more than the limit of {limits.max_bytes:,}")
+    return found
+
+
+def load_npz(
+    path: str, kind: str | None, limits: NpzLimits | None = None, source: str | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """The arrays of an .npz file, checked; `source` names the file in messages (default: its path)."""
     file = Path(path)
     if not file.is_file():
         raise DataError(f"npz file not found: {path}")
+    limits = limits or NpzLimits()
+    path = source or path
+    found = inspect_npz(str(file), limits, path)
+    missing = [k for k in ("x", "y") if k not in found]
+    if missing:
+        raise DataError(f"{path}: missing arrays {missing}; found {sorted(found)}")
+    if ("x_test" in found) != ("y_test" in found):
+        raise DataError(f"{path}: give both x_test and y_test, or neither")
     try:
         with np.load(file, allow_pickle=False) as data:  # never unpickle user files
-            arrays = {k: data[k] for k in data.files}
-    except (ValueError, OSError, zipfile.BadZipFile) as err:
+            arrays = {k: data[k] for k in found}
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
         raise DataError(f"{path}: not a readable .npz file of plain arrays ({err})") from None
-    missing = [k for k in ("x", "y") if k not in arrays]
-    if missing:
-        raise DataError(f"{path}: missing arrays {missing}; found {sorted(arrays)}")
-    if ("x_test" in arrays) != ("y_test" in arrays):
-        raise DataError(f"{path}: give both x_test and y_test, or neither")
-    x = as_channels_first(arrays["x"], kind, path)
-    y = check_labels(arrays["y"], len(x), path)
+    x = _inputs(arrays["x"], kind, path)
+    y = _labels(arrays["y"], len(x), limits, path)
     x_test = y_test = None
     if "x_test" in arrays:
-        x_test = as_channels_first(arrays["x_test"], kind, f"{path} (x_test)")
-        y_test = check_labels(arrays["y_test"], len(x_test), f"{path} (y_test)")
+        x_test = _inputs(arrays["x_test"], kind, f"{path} (x_test)")
+        y_test = _labels(arrays["y_test"], len(x_test), limits, f"{path} (y_test)", need_two=False)
         if x_test.shape[1:] != x.shape[1:]:
             raise DataError(f"{path}: x_test has shape {x_test.shape[1:]} per example, x has {x.shape[1:]}")
     return x, y, x_test, y_test
+
+
+def _inputs(x: np.ndarray, kind: str | None, source: str) -> np.ndarray:
+    if x.ndim == 0 or len(x) == 0:
+        raise DataError(f"{source}: no examples")
+    x = as_channels_first(x, kind, source)
+    if not np.isfinite(x).all():
+        raise DataError(f"{source}: inputs contain NaN or infinite values")
+    return x
+
+
+def _labels(y: np.ndarray, n: int, limits: NpzLimits, source: str, need_two: bool = True) -> np.ndarray:
+    y = check_labels(y, n, source)
+    if len(y) and y.max() >= limits.max_classes:
+        raise DataError(f"{source}: label {int(y.max())} is not below the limit of {limits.max_classes:,} classes")
+    if need_two and len(np.unique(y)) < 2:
+        raise DataError(f"{source}: labels name a single class; a classifier needs at least 2")
+    return y

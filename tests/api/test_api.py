@@ -19,7 +19,7 @@ MINIMAL = {"space": "hybrid-tiny", "dataset": {"name": "digits"}}
 @pytest.fixture
 def app(database_url, tmp_path):
     settings = Settings(data_dir=tmp_path / "data", database_url=database_url, admin_token="nas_admin",
-                        max_body_bytes=200_000)
+                        max_body_bytes=200_000, max_dataset_bytes=1_000_000)
     application = create_app(settings, run_workers=False)
     bootstrap_admin(application.state.db, settings)
     yield application
@@ -106,6 +106,46 @@ def test_block_families_come_from_the_registry(admin):
     assert families["ssm"]["colour"].startswith("#") and "states" in families["ssm"]["options"]
 
 
+def _npz(**arrays) -> bytes:
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    return buf.getvalue()
+
+
+def test_uploads_are_checked_before_they_are_read_and_bad_ones_leave_nothing(admin, app):
+    x, y = np.random.rand(60, 16).astype(np.float32), np.arange(60) % 3
+    npy = io.BytesIO()
+    np.save(npy, x)
+    cases = {
+        "empty": b"", "text": b"hello", "bare .npy": npy.getvalue(),
+        # 8 MB of zeros in a few KB: refused from the header, before anything is decompressed
+        "bomb": _npz(x=np.zeros((2000, 1000), np.float32), y=np.arange(2000) % 3),
+        "nan": _npz(x=np.full_like(x, np.nan), y=y), "huge label": _npz(x=x, y=y + 10**12),
+        "no rows": _npz(x=x[:0], y=y[:0]), "one class": _npz(x=x, y=np.zeros(60, int)),
+        "complex": _npz(x=x.astype(np.complex64), y=y), "no y": _npz(x=x),
+    }
+    expected = {"bomb": "declare", "nan": "NaN", "huge label": "limit", "no rows": "no examples",
+                "one class": "single class", "complex": "dtype", "no y": "missing"}
+    for case, content in cases.items():
+        r = admin.post("/api/v1/datasets", files={"file": ("d.npz", content)})
+        assert r.status_code == 422, (case, r.text)
+        assert r.json()["errors"][0]["loc"] == ["body", "file"] and expected.get(case, "") in r.json()["detail"], case
+    folder = app.state.settings.data_dir / "datasets"
+    assert not [p for p in folder.rglob("*") if p.is_file()]  # nothing refused stays on disk
+
+
+def test_budgets_and_priorities_are_bounded(admin, app):
+    r = admin.post("/api/v1/searches", json=MINIMAL | {"train": {"random_subnets": 10**9}})
+    assert r.status_code == 422 and "train.random_subnets" in r.json()["detail"]
+    r = admin.post("/api/v1/searches", json=MINIMAL | {"train": {"steps": 300_000}})  # over the server's 200,000
+    assert r.status_code == 422 and r.json()["errors"][0]["loc"] == ["body", "train", "steps"]
+    with user_client(app, admin, "eve") as eve:
+        r = eve.post("/api/v1/searches", json=MINIMAL, params={"priority": 50})
+        assert r.status_code == 422 and r.json()["errors"][0]["loc"] == ["query", "priority"]
+        assert eve.post("/api/v1/searches", json=MINIMAL).status_code == 202
+    assert admin.post("/api/v1/searches", json=MINIMAL, params={"priority": 50}).status_code == 202
+
+
 def test_dataset_upload_then_submit(admin):
     buf = io.BytesIO()
     np.savez(buf, x=np.random.rand(60, 16).astype(np.float32), y=np.arange(60) % 3)
@@ -116,7 +156,7 @@ def test_dataset_upload_then_submit(admin):
     ok = admin.post("/api/v1/searches", json={"space": "hybrid-seq", "dataset": {"name": "npz", "path": path}})
     assert ok.status_code == 202
     bad = admin.post("/api/v1/datasets", files={"file": ("x.npz", b"garbage")})
-    assert bad.status_code == 422 and "not a readable" in bad.json()["detail"]
+    assert bad.status_code == 422 and "not an .npz file" in bad.json()["detail"] and "/" not in bad.json()["detail"]
 
 
 def test_body_size_limit(admin):

@@ -65,7 +65,7 @@ def test_missing_and_unreadable_files(tmp_path):
         load_dataset(DatasetConfig(name="npz", path=str(tmp_path / "none.npz")))
     junk = tmp_path / "junk.npz"
     junk.write_text("not a zip")
-    with pytest.raises(DataError, match="not a readable"):
+    with pytest.raises(DataError, match="not an .npz file"):
         load_dataset(DatasetConfig(name="npz", path=str(junk)))
     with pytest.raises(DataError, match="not found"):
         load_dataset(DatasetConfig(name="folder", path=str(tmp_path / "nofolder")))
