@@ -20,14 +20,19 @@ from tests.nas.conftest import tiny_config
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# Runs model.py with this project made unimportable: the test fails if the generated code needs it.
-RUNNER = """
+# Prepended to a script: makes this project unimportable (a test fails if exported code needs it) and
+# puts the export folder first on the path.
+ISOLATED = """
 import importlib.util, sys
 sys.path = [p for p in sys.path if p and not (p.startswith({root!r}) and "site-packages" not in p)]
 sys.meta_path = [f for f in sys.meta_path if "editable" not in type(f).__module__.lower()
                  and "editable" not in repr(f).lower()]
 assert importlib.util.find_spec("search_spaces") is None and importlib.util.find_spec("nas") is None
 sys.path.insert(0, {folder!r})
+"""
+
+# Runs model.py on saved inputs.
+RUNNER = ISOLATED + """
 import numpy as np, torch
 from model import load_model, INPUT_SHAPE
 model = load_model()
@@ -134,15 +139,6 @@ def test_every_front_arch_of_a_search_exports(tmp_path, space_name):
     assert json.loads(meta["input"]) == info["input"]  # every candidate of a search takes the same input
     assert json.loads(meta["input"])["layout"].startswith("(batch, channels")
 
-
-ISOLATED = """
-import importlib.util, sys
-sys.path = [p for p in sys.path if p and not (p.startswith({root!r}) and "site-packages" not in p)]
-sys.meta_path = [f for f in sys.meta_path if "editable" not in type(f).__module__.lower()
-                 and "editable" not in repr(f).lower()]
-assert importlib.util.find_spec("search_spaces") is None and importlib.util.find_spec("nas") is None
-sys.path.insert(0, {folder!r})
-"""
 
 
 def readme_example_accuracy(folder: Path) -> float:
