@@ -81,7 +81,9 @@ def event_cursor(
 
 
 DB = Annotated[Database, Depends(get_db)]
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": the transaction commits before the response is sent, so a failed commit is an error
+# response (503 when the database is busy), never a 2xx for a write that did not happen
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 CurrentUser = Annotated[User, Depends(current_user)]
 AdminUser = Annotated[User, Depends(admin_user)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from search_spaces import UserError
@@ -37,7 +38,8 @@ class InvalidField(Exception):
 def error_responses(*codes: int) -> dict[int | str, dict]:
     """`responses=` entries so the OpenAPI spec declares the error bodies a route can return."""
     text = {400: "Bad request", 401: "Missing or invalid token", 403: "Not allowed", 404: "Not found",
-            409: "Conflict with the resource's state", 413: "Request too large", 422: "Invalid input"}
+            409: "Conflict with the resource's state", 413: "Request too large", 422: "Invalid input",
+            503: "The database is busy: nothing was changed, retry after Retry-After seconds"}
     return {code: {"model": ErrorBody, "description": text[code]} for code in codes}
 
 
@@ -64,6 +66,13 @@ def install_error_handlers(app: FastAPI) -> None:
         where = ".".join(str(p) for p in exc.loc if p not in ("body", "query", "path"))
         body = ErrorBody(detail=f"{where}: {exc.msg}", errors=[FieldError(loc=exc.loc, msg=exc.msg)])
         return JSONResponse(status_code=422, content=body.model_dump())
+
+    @app.exception_handler(OperationalError)
+    async def _database_busy(request: Request, exc: OperationalError) -> JSONResponse:
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc.orig)
+        return JSONResponse(status_code=503, headers={"Retry-After": "2"},
+                            content={"detail": "the database is busy or unreachable; nothing was changed, retry shortly",
+                                     "errors": []})
 
     @app.exception_handler(UserError)
     async def _user_error(request: Request, exc: UserError) -> JSONResponse:

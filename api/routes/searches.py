@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Header, HTTPException, Query, Response
 from fastapi.responses import FileResponse
 
-from api.deps import MAX_INT, CurrentUser, SessionDep, SettingsDep, owned_search
+from api.deps import DB, MAX_INT, CurrentUser, SessionDep, SettingsDep, owned_search
 from api.errors import InvalidField, error_responses
 from api.models import CandidateList, CandidateOut, FrontItem, JobList, Status, Submitted
 from api.routes.jobs import add_job_routes, job_page
@@ -87,13 +87,16 @@ add_job_routes(router, kind="search")
 
 
 @router.delete("/{search_id}", status_code=204, responses=error_responses(401, 404, 409))
-def delete(search_id: str, user: CurrentUser, s: SessionDep, settings: SettingsDep) -> Response:
+def delete(search_id: str, user: CurrentUser, db: DB, settings: SettingsDep) -> Response:
     """Delete a finished search with its candidates, events and files."""
-    search = owned_search(s, search_id, user)
-    if search.status not in FINISHED:
-        raise HTTPException(409, f"search {search.id} is {search.status}: cancel it first")
-    repo.delete_job(s, job=search)
-    shutil.rmtree(job_workdir(settings.data_dir, search.id), ignore_errors=True)
+    with db.session() as s:
+        search = owned_search(s, search_id, user)
+        if search.status not in FINISHED:
+            raise HTTPException(409, f"search {search.id} is {search.status}: cancel it first")
+        job_id = search.id
+        repo.delete_job(s, job=search)
+    # the rows are gone (committed): only now the files, so a failed commit never leaves a search without them
+    shutil.rmtree(job_workdir(settings.data_dir, job_id), ignore_errors=True)
     return Response(status_code=204)
 
 

@@ -100,6 +100,25 @@ def test_jobs_of_every_kind_and_searches_as_their_view(admin):
     assert admin.get(f"/api/v1/searches/{search_id[:5]}").status_code == 404  # too short to be a prefix
 
 
+def test_a_write_that_cannot_commit_is_never_answered_with_success(admin):
+    from sqlalchemy import event
+    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.orm import Session
+
+    sid = admin.post("/api/v1/searches", json=MINIMAL).json()["id"]
+
+    def busy(session):
+        raise OperationalError("COMMIT", {}, Exception("database is locked"))
+
+    event.listen(Session, "before_commit", busy)
+    try:
+        r = admin.post(f"/api/v1/searches/{sid}/cancel")
+    finally:
+        event.remove(Session, "before_commit", busy)
+    assert r.status_code == 503 and r.headers["retry-after"] == "2" and "nothing was changed" in r.json()["detail"]
+    assert admin.get(f"/api/v1/searches/{sid}").json()["status"] == "queued"  # the cancel did not happen
+
+
 def test_block_families_come_from_the_registry(admin):
     families = {f["name"]: f for f in admin.get("/api/v1/spaces/families").json()}
     assert set(families) >= {"conv", "attention", "ssm"}
