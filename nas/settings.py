@@ -21,6 +21,8 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(30.0, gt=0, description="NAS_LEASE_SECONDS: a lost worker's job requeues after this")
     max_attempts: int = Field(3, ge=1, description="NAS_MAX_ATTEMPTS")
     poll_seconds: float = Field(0.5, gt=0, description="NAS_POLL_SECONDS: how often the dispatcher looks at the queue")
+    start_timeout: float = Field(300.0, gt=0, description="NAS_START_TIMEOUT: seconds a job may wait for free "
+                                 "resources (e.g. a GPU) before it fails, freeing its slot")
     threads_per_job: int = Field(0, ge=0, description="NAS_THREADS_PER_JOB: torch threads per job; 0: cores / max_concurrent")
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="NAS_CORS_ORIGINS, comma-separated; empty: CORS off")

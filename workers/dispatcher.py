@@ -43,11 +43,24 @@ def init_ray(address: str | None) -> None:
         signal.signal(signal.SIGTERM, handler)
 
 
+RAY_RESOURCE_NAMES = {"num_gpus": "GPU", "num_cpus": "CPU"}
+
+
+def missing_resources(wanted: dict, cluster: dict) -> str | None:
+    """What a task's options ask for that the whole cluster does not have (None if it has it all)."""
+    for option, amount in wanted.items():
+        name = RAY_RESOURCE_NAMES.get(option)
+        if name and amount > cluster.get(name, 0):
+            return f"needs {amount:g} {name} and the Ray cluster has {cluster.get(name, 0):g}"
+    return None
+
+
 class Dispatcher:
     def __init__(self, db: Database, settings: Settings):
         self.db, self.settings = db, settings
         self.name = f"dispatcher-{uuid.uuid4().hex[:8]}"
-        self.running: dict = {}  # Ray ObjectRef -> (search_id, attempt)
+        self.running: dict = {}  # Ray ObjectRef -> (job id, attempt)
+        self.submitted: dict = {}  # Ray ObjectRef of a task not started yet -> (monotonic time, its resources)
         self._stop = threading.Event()
         self._last_expiry_check = 0.0
         self._thread: threading.Thread | None = None
@@ -76,6 +89,7 @@ class Dispatcher:
             repo.release(self.db, job_id=job_id, attempt=attempt, reason="the server shut down")
             log.info("job %s handed back to the queue", job_id)
         self.running.clear()
+        self.submitted.clear()
         ray.shutdown()
 
     def _loop(self) -> None:
@@ -95,7 +109,10 @@ class Dispatcher:
             self._last_expiry_check = now
         if self.running:
             done, pending = ray.wait(list(self.running), num_returns=len(self.running), timeout=0)
+            self._watch_unstarted(pending, now)
             for ref in pending:  # covers a worker's start-up, before its own heartbeat runs
+                if ref not in self.running:
+                    continue
                 job_id, attempt = self.running[ref]
                 try:
                     repo.renew_lease(self.db, job_id=job_id, attempt=attempt, owner=None,
@@ -104,6 +121,7 @@ class Dispatcher:
                     pass  # the attempt was cancelled or requeued; its task will notice and end
 
             for ref in done:
+                self.submitted.pop(ref, None)
                 job_id, attempt = self.running.pop(ref)
                 try:
                     ray.get(ref)
@@ -117,7 +135,46 @@ class Dispatcher:
                                   kinds=list(self._tasks))
             if job is None:
                 break
-            task = self._tasks[job.kind].options(**JOB_KINDS[job.kind].resources(job.config))
+            resources = JOB_KINDS[job.kind].resources(job.config)
+            problem = missing_resources(resources, ray.cluster_resources())
+            if problem:  # waiting would hold a slot for ever: fail now, saying what is missing
+                repo.finish(self.db, job_id=job.id, attempt=job.attempt, status="failed", error_kind="user",
+                            error=f"cannot start: the job {problem}; add a Ray node that has it and resubmit")
+                continue
+            task = self._tasks[job.kind].options(**resources)
             ref = task.remote(self.settings.db_url, str(self.settings.data_dir.resolve()), job.id, job.attempt,
                               self.settings.lease_seconds, threads)
             self.running[ref] = (job.id, job.attempt)
+            self.submitted[ref] = (now, resources)
+
+    def _watch_unstarted(self, pending: list, now: float) -> None:
+        """Tasks whose worker has not taken the lease yet (waiting for resources): a cancel removes them at
+        once, and one that waits longer than NAS_START_TIMEOUT fails saying so, freeing its slot."""
+        import ray
+
+        waiting = {ref: self.running[ref] for ref in pending if ref in self.submitted}
+        if not waiting:
+            return
+        states = repo.lease_states(self.db, [job_id for job_id, _ in waiting.values()])
+        for ref, (job_id, attempt) in waiting.items():
+            owner, cancel_requested = states.get(job_id, (None, False))
+            if owner != self.name:  # the worker started (or the job left the queue's hands)
+                self.submitted.pop(ref, None)
+                continue
+            since, resources = self.submitted[ref]
+            if cancel_requested:
+                status, error = "cancelled", None
+            elif now - since > self.settings.start_timeout:
+                status = "failed"
+                error = (f"did not start within {self.settings.start_timeout:g} s: the cluster had no free "
+                         f"{resources or 'worker'}")
+            else:
+                continue
+            ray.cancel(ref, force=True)
+            self.running.pop(ref, None)
+            self.submitted.pop(ref, None)
+            try:
+                repo.finish(self.db, job_id=job_id, attempt=attempt, status=status, error=error,
+                            error_kind="user" if error else None)
+            except StaleAttempt:
+                pass

@@ -185,6 +185,14 @@ def _fenced(s: Session, job_id: str, attempt: int, **values: Any) -> None:
         raise StaleAttempt(f"job {job_id}: attempt {attempt} no longer owns it")
 
 
+def lease_states(db: Database, job_ids: Sequence[str]) -> dict[str, tuple[str | None, bool]]:
+    """{job id: (lease owner, cancel requested)} of the running jobs among `job_ids`."""
+    with db.session() as s:
+        rows = s.execute(select(Job.id, Job.lease_owner, Job.cancel_requested)
+                         .where(Job.id.in_(list(job_ids)), Job.status == "running"))
+        return {job_id: (owner, bool(cancel)) for job_id, owner, cancel in rows}
+
+
 def renew_lease(db: Database, *, job_id: str, attempt: int, owner: str | None, lease_seconds: float) -> bool:
     """Extend the lease (and name its owner, if given); returns whether cancellation was requested."""
     values: dict[str, Any] = {"lease_expires_at": utcnow() + timedelta(seconds=lease_seconds)}

@@ -218,3 +218,18 @@ def test_sigterm_hands_running_searches_back_and_exits_cleanly(tmp_path):
         assert any(m.startswith("resumed supernet training from step") for m in messages)
     finally:
         srv2.kill()
+
+
+def test_a_job_the_cluster_cannot_run_fails_at_once_and_blocks_nobody(tmp_path):
+    """A GPU table build on a cluster without GPUs used to wait for ever, holding the only slot."""
+    srv = Server(tmp_path / "data").start()
+    try:
+        c = srv.client()
+        build = c.post("/api/v1/hardware/builds", json={"space": "hybrid-tiny", "device": "cuda"}).json()["id"]
+        body = wait_for(c, build, lambda b: b["status"] in ("succeeded", "failed", "cancelled"), timeout=120)
+        assert body["status"] == "failed" and body["error_kind"] == "user" and "GPU" in body["error"], body
+        search_id = c.post("/api/v1/searches", json=TINY_SEARCH).json()["id"]
+        body = wait_for(c, search_id, lambda b: b["status"] in ("succeeded", "failed"), timeout=600)
+        assert body["status"] == "succeeded", body["error"]
+    finally:
+        srv.kill()
