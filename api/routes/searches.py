@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
+import threading
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
@@ -151,10 +154,26 @@ def export(
     name = export_file_name(arch_id, fmt)
     target = workdir / EXPORTS / (f"{name}.zip" if fmt == "pytorch" else name)
     if not target.exists():
-        try:
-            made = export_candidate(workdir / RESULT, arch_id, fmt, workdir / EXPORTS / name)
-        except ExportError as err:
-            raise HTTPException(422, str(err)) from None
-        if made.is_dir():  # the pytorch folder travels as a zip
-            shutil.make_archive(str(made), "zip", made)
+        with EXPORTING:
+            if not target.exists():  # another request may have made it while this one waited
+                try:
+                    make_export(workdir, arch_id, fmt, target)
+                except ExportError as err:
+                    raise HTTPException(422, str(err)) from None
     return FileResponse(target, filename=target.name, media_type="application/octet-stream")
+
+
+# torch.export and the ONNX exporter are not thread-safe, and a non-front export rebuilds a supernet:
+# one export at a time per server process; finished exports are files served from then on
+EXPORTING = threading.Lock()
+
+
+def make_export(workdir: Path, arch_id: str, fmt: str, target: Path) -> None:
+    """Export into a temporary folder beside `target`, then rename into place: a download never sees a
+    partial file, and a crash leaves none behind to be served."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".making-") as tmp:
+        made = export_candidate(workdir / RESULT, arch_id, fmt, Path(tmp) / export_file_name(arch_id, fmt))
+        if made.is_dir():  # the pytorch folder travels as a zip
+            made = Path(shutil.make_archive(str(made), "zip", made))
+        os.replace(made, target)

@@ -5,6 +5,7 @@ import os
 import signal
 import time
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import onnxruntime as ort
@@ -66,8 +67,11 @@ def test_search_lifecycle_over_rest(server):
         c["metrics"]["macs"] for c in page["items"])
 
     arch_id = front[0]["arch_id"]
-    onnx = alice.get(f"/api/v1/searches/{search_id}/candidates/{arch_id}/export", params={"format": "onnx"})
-    assert onnx.status_code == 200
+    with ThreadPoolExecutor(4) as pool:  # four downloads at once of an export that does not exist yet
+        downloads = list(pool.map(lambda _: alice.get(f"/api/v1/searches/{search_id}/candidates/{arch_id}/export",
+                                                      params={"format": "onnx"}), range(4)))
+    assert [d.status_code for d in downloads] == [200] * 4 and len({d.content for d in downloads}) == 1
+    onnx = downloads[0]
     session = ort.InferenceSession(onnx.content, providers=["CPUExecutionProvider"])
     out = session.run(None, {session.get_inputs()[0].name: np.random.rand(3, 1, 8, 8).astype(np.float32)})[0]
     assert out.shape == (3, 10)
