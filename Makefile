@@ -43,6 +43,7 @@ bench: setup
 	$(BIN)/python benchmarks/supernet_overhead.py
 	$(BIN)/python benchmarks/search_quality.py
 	$(BIN)/python benchmarks/ranking.py
+	@command -v hey >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq hey >/dev/null)
 	$(BIN)/python benchmarks/api_load.py
 	$(BIN)/python benchmarks/latency_predict.py
 	$(BIN)/python benchmarks/latency_accuracy.py

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -30,6 +32,11 @@ def get_session(db: Annotated[Database, Depends(get_db)]) -> Iterator[Session]:
         yield s
 
 
+# scope="function": the transaction commits before the response is sent, so a failed commit is an error
+# response (503 when the database is busy), never a 2xx for a write that did not happen
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+
 def token_from(request: Request, credentials: HTTPAuthorizationCredentials | None) -> str | None:
     """A bearer token, or the dashboard's signed session cookie."""
     if credentials is not None and credentials.scheme.lower() == "bearer":
@@ -38,16 +45,43 @@ def token_from(request: Request, credentials: HTTPAuthorizationCredentials | Non
     return session.get("token") if session else None
 
 
+class TokenCache:
+    """Whose a token is, remembered for `ttl` seconds, so that most requests make no token query. Entries
+    are plain values; each request gets its own detached User."""
+
+    def __init__(self, ttl: float = 30.0, size: int = 4096):
+        self.ttl, self.size = ttl, size
+        self._entries: dict[str, tuple[float, int, str, bool]] = {}
+        self._lock = threading.Lock()
+
+    def user(self, token: str, s: Session) -> User | None:
+        key = repo.hash_token(token)
+        now = time.monotonic()
+        with self._lock:
+            hit = self._entries.get(key)
+        if hit is not None and now - hit[0] < self.ttl:
+            return User(id=hit[1], name=hit[2], is_admin=hit[3])
+        user = repo.user_for_token(s, token)
+        if user is not None:
+            with self._lock:
+                if len(self._entries) >= self.size:
+                    self._entries.clear()  # simple and bounded; the next requests refill it
+                self._entries[key] = (now, user.id, user.name, user.is_admin)
+        return user
+
+
+TOKENS = TokenCache()
+
+
 def current_user(
-    request: Request, db: Annotated[Database, Depends(get_db)],
+    request: Request, s: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> User:
     token = token_from(request, credentials)
     if not token:
         raise HTTPException(401, "missing API token: send 'Authorization: Bearer <token>'",
                             headers={"WWW-Authenticate": "Bearer"})
-    with db.session() as s:
-        user = repo.user_for_token(s, token)
+    user = TOKENS.user(token, s)  # the request's one session: authentication opens no other
     if user is None:
         raise HTTPException(401, "invalid API token", headers={"WWW-Authenticate": "Bearer"})
     return user
@@ -81,9 +115,6 @@ def event_cursor(
 
 
 DB = Annotated[Database, Depends(get_db)]
-# scope="function": the transaction commits before the response is sent, so a failed commit is an error
-# response (503 when the database is busy), never a 2xx for a write that did not happen
-SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 CurrentUser = Annotated[User, Depends(current_user)]
 AdminUser = Annotated[User, Depends(admin_user)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -1,75 +1,77 @@
-"""GET latency under load: p50 / p99 at 100 concurrent clients, idle server vs one with a search running.
+"""API throughput and tail latency under load, measured with `hey` (a load generator that is not Python,
+so it does not take the server's CPU the way a Python client would).
 
-Starts a real `nas serve` (SQLite, local Ray) on 127.0.0.1, measures the idle server, then queues
-a hybrid-small search and measures again while it trains; both in one run, ratios printed.
+Starts a real `nas serve` (SQLite, local Ray) on 127.0.0.1. On the idle server it loads `/healthz` and the
+authenticated `GET /api/v1/searches/{id}` in turn at the same concurrency; then it queues a hybrid-small
+search and loads `GET /api/v1/searches/{id}` again while the search trains. Printed side by side:
+requests/s of the authenticated read over /healthz's, and p99 while training over idle.
+Needs `hey` (Debian: apt-get install -y hey).
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import statistics
+import re
+import shutil
+import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
-
-import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.e2e.server import Server, wait_for  # noqa: E402
 
 
-async def load(url: str, token: str, paths: list[str], clients: int, requests_each: int) -> list[float]:
-    latencies: list[float] = []
-    limits = httpx.Limits(max_connections=clients)
-    async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {token}"}, limits=limits,
-                                 timeout=60) as http:
+def hey(url: str, seconds: int, connections: int, token: str | None = None) -> dict[str, float]:
+    """Requests/s, p50 and p99 (ms) of `seconds` of load at `connections` concurrent connections."""
+    cmd = ["hey", "-z", f"{seconds}s", "-c", str(connections)]
+    if token:
+        cmd += ["-H", f"Authorization: Bearer {token}"]
+    out = subprocess.run(cmd + [url], capture_output=True, text=True, check=True).stdout
+    codes = dict(re.findall(r"\[(\d{3})\]\s+(\d+) responses", out))
+    if set(codes) != {"200"}:
+        raise RuntimeError(f"non-200 responses from {url}: {codes}\n{out}")
 
-        async def client(i: int) -> None:
-            for k in range(requests_each):
-                t0 = time.perf_counter()
-                r = await http.get(paths[(i + k) % len(paths)])
-                latencies.append(time.perf_counter() - t0)
-                assert r.status_code == 200, r.text
+    def latency(p: int) -> float:
+        return float(re.search(rf"{p}% in ([\d.]+) secs", out).group(1)) * 1e3  # type: ignore[union-attr]
 
-        await asyncio.gather(*[client(i) for i in range(clients)])
-    return latencies
-
-
-def pct(values: list[float], q: float) -> float:
-    return statistics.quantiles(values, n=100)[int(q) - 1] * 1e3
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    return {"rps": rate, "p50": latency(50), "p99": latency(99)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--clients", type=int, default=100)
-    parser.add_argument("--requests", type=int, default=10, help="requests per client per phase")
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--seconds", type=int, default=10, help="of load per measurement")
     args = parser.parse_args()
+    if shutil.which("hey") is None:
+        sys.exit("this benchmark needs `hey` (Debian: apt-get install -y hey)")
     with tempfile.TemporaryDirectory() as tmp:
         server = Server(Path(tmp) / "data").start()
         try:
             c = server.client()
             parked = c.post("/api/v1/searches", json={"space": "hybrid-tiny", "dataset": {"name": "digits"}}).json()
             c.post(f"/api/v1/searches/{parked['id']}/cancel")
-            sid = parked["id"]
-            paths = ["/healthz", "/api/v1/searches", f"/api/v1/searches/{sid}",
-                     f"/api/v1/searches/{sid}/candidates", f"/api/v1/searches/{sid}/front"]
-            idle = asyncio.run(load(server.url, server.admin_token, paths, args.clients, args.requests))
-            busy_id = c.post("/api/v1/searches", json={"space": "hybrid-small", "dataset": {"name": "digits"}}).json()["id"]
-            wait_for(c, busy_id, lambda b: b["phase"] == "train" and b["step"] > 5, timeout=300)
-            busy = asyncio.run(load(server.url, server.admin_token, paths, args.clients, args.requests))
-            c.post(f"/api/v1/searches/{busy_id}/cancel")
+            read = f"{server.url}/api/v1/searches/{parked['id']}"
+            hey(read, 2, args.connections, server.admin_token)  # warm-up
+            rows = {"healthz (idle)": hey(f"{server.url}/healthz", args.seconds, args.connections),
+                    "GET search (idle)": hey(read, args.seconds, args.connections, server.admin_token)}
+            busy = c.post("/api/v1/searches", json={"space": "hybrid-small", "dataset": {"name": "digits"}}).json()
+            wait_for(c, busy["id"], lambda b: b["phase"] == "train" and b["step"] > 5, timeout=300)
+            rows["GET search (training)"] = hey(read, args.seconds, args.connections, server.admin_token)
+            c.post(f"/api/v1/searches/{busy['id']}/cancel")
         except Exception:
             print(server.log.read_text()[-4000:])
             raise
         finally:
             server.kill()
-    print(f"{args.clients} concurrent clients x {args.requests} GETs over {len(paths)} endpoints (SQLite, 2 cores)")
-    print(f"{'':<18} {'p50 ms':>8} {'p99 ms':>8}")
-    print(f"{'idle server':<18} {pct(idle, 50):>8.1f} {pct(idle, 99):>8.1f}")
-    print(f"{'search running':<18} {pct(busy, 50):>8.1f} {pct(busy, 99):>8.1f}")
-    print(f"ratio running/idle: p50 {pct(busy, 50) / pct(idle, 50):.2f}, p99 {pct(busy, 99) / pct(idle, 99):.2f}")
+    print(f"hey, {args.connections} connections, {args.seconds} s each (SQLite, 2 cores shared with the generator)")
+    print(f"{'':<24} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
+    for name, r in rows.items():
+        print(f"{name:<24} {r['rps']:>8.0f} {r['p50']:>8.1f} {r['p99']:>8.1f}")
+    idle, healthz, training = rows["GET search (idle)"], rows["healthz (idle)"], rows["GET search (training)"]
+    print(f"authenticated read / healthz, req/s: {idle['rps'] / healthz['rps']:.2f} (target >= 0.5)")
+    print(f"p99 training / idle: {training['p99'] / idle['p99']:.2f} (target <= 2)")
 
 
 if __name__ == "__main__":
