@@ -39,7 +39,7 @@ def create_app(settings: Settings, run_workers: bool = True) -> FastAPI:
     install_error_handlers(app)
     for module in (health, users, spaces, jobs, searches, datasets, hardware):
         app.include_router(module.router)
-    dashboard.install(app, settings.data_dir, settings.session_secret)
+    dashboard.install(app, settings.data_dir, settings.session_secret, settings.secure_cookies)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
                            allow_headers=["*"])

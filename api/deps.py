@@ -46,28 +46,37 @@ def token_from(request: Request, credentials: HTTPAuthorizationCredentials | Non
 
 
 class TokenCache:
-    """Whose a token is, remembered for `ttl` seconds, so that most requests make no token query. Entries
-    are plain values; each request gets its own detached User."""
+    """Whose a token is, remembered until `ttl` seconds have passed or the token expires, so that most
+    requests make no token query. Revoking a token here forgets every entry at once (another server
+    process notices within `ttl`). Entries are plain values; each request gets its own detached User."""
 
     def __init__(self, ttl: float = 30.0, size: int = 4096):
         self.ttl, self.size = ttl, size
-        self._entries: dict[str, tuple[float, int, str, bool]] = {}
+        self._entries: dict[str, tuple[float, int, str, bool]] = {}  # key -> (valid until, id, name, admin)
         self._lock = threading.Lock()
 
     def user(self, token: str, s: Session) -> User | None:
         key = repo.hash_token(token)
-        now = time.monotonic()
         with self._lock:
             hit = self._entries.get(key)
-        if hit is not None and now - hit[0] < self.ttl:
+        if hit is not None and time.time() < hit[0]:
             return User(id=hit[1], name=hit[2], is_admin=hit[3])
-        user = repo.user_for_token(s, token)
-        if user is not None:
-            with self._lock:
-                if len(self._entries) >= self.size:
-                    self._entries.clear()  # simple and bounded; the next requests refill it
-                self._entries[key] = (now, user.id, user.name, user.is_admin)
+        found = repo.token_owner(s, token)
+        if found is None:
+            return None
+        user, row = found
+        until = time.time() + self.ttl
+        if row.expires_at is not None:
+            until = min(until, repo.aware(row.expires_at).timestamp())
+        with self._lock:
+            if len(self._entries) >= self.size:
+                self._entries.clear()  # simple and bounded; the next requests refill it
+            self._entries[key] = (until, user.id, user.name, user.is_admin)
         return user
+
+    def forget(self) -> None:
+        with self._lock:
+            self._entries.clear()
 
 
 TOKENS = TokenCache()

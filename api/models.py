@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from nas.store.models import CandidateRow, Job
+from nas.store.models import ApiToken, CandidateRow, Job
 
 Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 
@@ -109,6 +109,27 @@ class UserCreated(BaseModel):
     name: str
     is_admin: bool
     token: str
+
+
+class TokenCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=100)
+    expires_in_days: int | None = Field(None, ge=1, le=3650, description="none: never expires")
+
+
+class TokenOut(BaseModel):
+    id: int
+    name: str
+    hint: str = Field(description="the token's first characters")
+    created_at: datetime
+    expires_at: datetime | None
+
+    @classmethod
+    def of(cls, row: ApiToken) -> TokenOut:
+        return cls(id=row.id, name=row.name, hint=row.hint, created_at=row.created_at, expires_at=row.expires_at)
+
+
+class TokenCreated(TokenOut):
+    token: str = Field(description="shown once")
 
 
 class DatasetUploaded(BaseModel):

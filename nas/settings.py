@@ -28,6 +28,8 @@ class Settings(BaseSettings):
         default_factory=list, description="NAS_CORS_ORIGINS, comma-separated; empty: CORS off")
     max_body_bytes: int = Field(64 * 1024 * 1024, ge=1, description="NAS_MAX_BODY_BYTES: request size limit")
     session_secret: str | None = Field(None, description="NAS_SESSION_SECRET: signs dashboard cookies")
+    secure_cookies: bool = Field(False, description="NAS_SECURE_COOKIES: mark the dashboard cookie Secure (served "
+                                 "over HTTPS, e.g. behind a TLS proxy)")
     # what one user may ask of the service (a submission beyond them is a 422 naming the field)
     max_dataset_bytes: int = Field(2 * 1024**3, ge=1, description="NAS_MAX_DATASET_BYTES: an upload's arrays, decompressed")
     max_classes: int = Field(10_000, ge=2, description="NAS_MAX_CLASSES: labels must lie below this")

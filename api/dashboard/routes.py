@@ -4,6 +4,7 @@ pages' JavaScript calls the same REST API, which accepts that cookie."""
 from __future__ import annotations
 
 import functools
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -11,16 +12,17 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from api.deps import DB, SessionDep, owned_search
+from api.deps import DB, TOKENS, SessionDep, owned_search
 from nas.export import FORMATS
 from nas.search.strategies import STRATEGIES
 from nas.store import repo
-from nas.store.models import User
+from nas.store.models import User, utcnow
 from search_spaces import BLOCKS, get_space, list_presets
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
 router = APIRouter(include_in_schema=False)
+SESSION_SECONDS = 14 * 24 * 3600  # a dashboard login lasts two weeks (its token expires with it)
 
 
 class LoginRequired(Exception):
@@ -70,14 +72,25 @@ def login_page(request: Request) -> HTMLResponse:
 def login(request: Request, db: DB, token: Annotated[str, Form()] = "") -> Response:
     with db.session() as s:
         user = repo.user_for_token(s, token.strip()) if token.strip() else None
+        if user is not None:  # the cookie carries a session token of its own, never the API token
+            _, session_token = repo.create_token(s, user_id=user.id, name="dashboard session",
+                                                 expires_at=utcnow() + timedelta(seconds=SESSION_SECONDS))
     if user is None:
         return render(request, "login.html", status_code=401, error="That token is not valid.")
-    request.session["token"] = token.strip()
+    request.session["token"] = session_token
     return RedirectResponse("/", status_code=303)
 
 
 @router.post("/logout")
-def logout(request: Request) -> RedirectResponse:
+def logout(request: Request, db: DB) -> RedirectResponse:
+    """Revokes the session's token, so a copied cookie stops working too."""
+    token = request.session.get("token")
+    if token:
+        with db.session() as s:
+            found = repo.token_owner(s, token)
+            if found:
+                repo.revoke_token(s, user_id=found[0].id, token=token)
+        TOKENS.forget()
     request.session.clear()
     return RedirectResponse("/login", status_code=303)
 
@@ -161,14 +174,14 @@ def session_secret(data_dir: Path, configured: str | None) -> str:
     return path.read_text().strip()
 
 
-def install(app, data_dir: Path, configured_secret: str | None) -> None:
+def install(app, data_dir: Path, configured_secret: str | None, secure: bool = False) -> None:
     """Mount the dashboard: pages, the signed session cookie and HTML error pages."""
     from starlette.exceptions import HTTPException as StarletteHTTPException
     from starlette.middleware.sessions import SessionMiddleware
 
     app.include_router(router)
     app.add_middleware(SessionMiddleware, secret_key=session_secret(data_dir, configured_secret),
-                       session_cookie="nas_session", same_site="lax", https_only=False, max_age=14 * 24 * 3600)
+                       session_cookie="nas_session", same_site="lax", https_only=secure, max_age=SESSION_SECONDS)
 
     @app.exception_handler(LoginRequired)
     async def _login(request: Request, exc: LoginRequired) -> RedirectResponse:

@@ -1,13 +1,17 @@
-"""Users: an admin creates users and receives each one's API token once."""
+"""Users: an admin creates users and receives each one's API token once; each user manages their tokens."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException
+from datetime import timedelta
+from typing import Annotated
 
-from api.deps import AdminUser, CurrentUser, SessionDep
+from fastapi import APIRouter, HTTPException, Path, Response
+
+from api.deps import MAX_INT, TOKENS, AdminUser, CurrentUser, SessionDep
 from api.errors import InvalidField, error_responses
-from api.models import UserCreate, UserCreated
+from api.models import TokenCreate, TokenCreated, TokenOut, UserCreate, UserCreated
 from nas.store import repo
+from nas.store.models import utcnow
 
 router = APIRouter(prefix="/api/v1/users", tags=["users"])
 
@@ -26,3 +30,26 @@ def create_user(body: UserCreate, admin: AdminUser, s: SessionDep) -> UserCreate
 @router.get("/me", responses=error_responses(401))
 def me(user: CurrentUser) -> dict:
     return {"id": user.id, "name": user.name, "is_admin": user.is_admin}
+
+
+@router.post("/me/tokens", status_code=201, response_model=TokenCreated, responses=error_responses(401, 422))
+def create_token(body: TokenCreate, user: CurrentUser, s: SessionDep) -> TokenCreated:
+    """A new API token for you; the token is shown once (only its hash is kept)."""
+    expires = utcnow() + timedelta(days=body.expires_in_days) if body.expires_in_days else None
+    row, token = repo.create_token(s, user_id=user.id, name=body.name, expires_at=expires)
+    return TokenCreated(**TokenOut.of(row).model_dump(), token=token)
+
+
+@router.get("/me/tokens", response_model=list[TokenOut], responses=error_responses(401))
+def list_tokens(user: CurrentUser, s: SessionDep) -> list[TokenOut]:
+    """Your live tokens (not revoked), newest first: names, first characters, expiry; never the tokens."""
+    return [TokenOut.of(row) for row in repo.list_tokens(s, user.id)]
+
+
+@router.delete("/me/tokens/{token_id}", status_code=204, responses=error_responses(401, 404, 422))
+def revoke_token(token_id: Annotated[int, Path(ge=1, le=MAX_INT)], user: CurrentUser, s: SessionDep) -> Response:
+    """Revoke one of your tokens: it stops working at once."""
+    if not repo.revoke_token(s, user_id=user.id, token_id=token_id):
+        raise HTTPException(404, f"token {token_id} not found")
+    TOKENS.forget()
+    return Response(status_code=204)

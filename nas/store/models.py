@@ -49,6 +49,10 @@ class ApiToken(Row, Base):
     __tablename__ = "api_tokens"
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 hex; the token itself is never stored
+    name: Mapped[str] = mapped_column(String(100), default="")
+    hint: Mapped[str] = mapped_column(String(12), default="")  # the token's first characters, to recognise it
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class Job(Base):

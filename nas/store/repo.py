@@ -11,7 +11,7 @@ import hashlib
 import secrets
 import uuid
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, text, update
@@ -65,15 +65,51 @@ def create_user(s: Session, *, name: str, is_admin: bool = False, token: str | N
     user = User(name=name, is_admin=is_admin)
     s.add(user)
     s.flush()
-    token = token or f"nas_{secrets.token_urlsafe(32)}"
-    s.add(ApiToken(user_id=user.id, token_hash=hash_token(token)))
-    s.flush()
+    _, token = create_token(s, user_id=user.id, name="first token", token=token)
     return user, token
 
 
+def create_token(
+    s: Session, *, user_id: int, name: str = "", expires_at: datetime | None = None, token: str | None = None,
+) -> tuple[ApiToken, str]:
+    """A new API token for the user: the row, and the token itself (returned once; only its hash is stored)."""
+    token = token or f"nas_{secrets.token_urlsafe(32)}"
+    row = ApiToken(user_id=user_id, token_hash=hash_token(token), name=name, hint=token[:8], expires_at=expires_at)
+    s.add(row)
+    s.flush()
+    return row, token
+
+
+def token_owner(s: Session, token: str) -> tuple[User, ApiToken] | None:
+    """The user a live token belongs to (not revoked, not expired), with the token's row."""
+    row = s.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None)))
+    if row is None or (row.expires_at is not None and aware(row.expires_at) <= utcnow()):
+        return None
+    user = s.get(User, row.user_id)
+    return (user, row) if user is not None else None
+
+
 def user_for_token(s: Session, token: str) -> User | None:
-    row = s.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
-    return s.get(User, row.user_id) if row else None
+    found = token_owner(s, token)
+    return found[0] if found else None
+
+
+def list_tokens(s: Session, user_id: int) -> list[ApiToken]:
+    """The user's tokens that are not revoked, newest first."""
+    q = select(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+    return list(s.scalars(q.order_by(ApiToken.id.desc())).all())
+
+
+def revoke_token(s: Session, *, user_id: int, token_id: int | None = None, token: str | None = None) -> bool:
+    """Revoke one of the user's tokens, by id or by the token itself; False if there is no such live token."""
+    q = update(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+    q = q.where(ApiToken.id == token_id) if token_id is not None else q.where(ApiToken.token_hash == hash_token(token or ""))
+    return bool(s.execute(q.values(revoked_at=utcnow())).rowcount)  # type: ignore[attr-defined]
+
+
+def aware(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes (stored as UTC)."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def user_by_name(s: Session, name: str) -> User | None:

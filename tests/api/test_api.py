@@ -2,6 +2,7 @@
 
 import io
 import re
+from datetime import timedelta
 
 import numpy as np
 import pytest
@@ -12,6 +13,8 @@ from hypothesis import strategies as st
 from api.app import create_app
 from api.server import bootstrap_admin
 from nas.settings import Settings
+from nas.store import repo
+from nas.store.models import utcnow
 
 MINIMAL = {"space": "hybrid-tiny", "dataset": {"name": "digits"}}
 
@@ -117,6 +120,36 @@ def test_a_write_that_cannot_commit_is_never_answered_with_success(admin):
         event.remove(Session, "before_commit", busy)
     assert r.status_code == 503 and r.headers["retry-after"] == "2" and "nothing was changed" in r.json()["detail"]
     assert admin.get(f"/api/v1/searches/{sid}").json()["status"] == "queued"  # the cancel did not happen
+
+
+def test_tokens_can_be_listed_revoked_and_expire(app, admin):
+    with user_client(app, admin, "tess") as tess:
+        made = tess.post("/api/v1/users/me/tokens", json={"name": "ci", "expires_in_days": 30})
+        assert made.status_code == 201 and made.json()["token"].startswith(made.json()["hint"])
+        listed = tess.get("/api/v1/users/me/tokens").json()
+        assert {t["name"] for t in listed} == {"first token", "ci"} and all("token" not in t for t in listed)
+        with TestClient(app, headers={"Authorization": f"Bearer {made.json()['token']}"}) as ci:
+            assert ci.get("/api/v1/users/me").json()["name"] == "tess"
+            assert tess.delete(f"/api/v1/users/me/tokens/{made.json()['id']}").status_code == 204
+            assert ci.get("/api/v1/users/me").status_code == 401  # at once, despite the token cache
+        assert admin.delete(f"/api/v1/users/me/tokens/{listed[-1]['id']}").status_code == 404  # not the admin's
+    with app.state.db.session() as s:  # an expired token is refused
+        user = repo.user_by_name(s, "tess")
+        _, old = repo.create_token(s, user_id=user.id, name="old", expires_at=utcnow() - timedelta(seconds=1))
+    with TestClient(app, headers={"Authorization": f"Bearer {old}"}) as expired:
+        assert expired.get("/api/v1/users/me").status_code == 401
+
+
+def test_dashboard_cookie_holds_a_session_token_that_logout_revokes(app, admin):
+    with TestClient(app) as browser:
+        assert browser.post("/login", data={"token": "nas_admin"}, follow_redirects=False).status_code == 303
+        cookie = browser.cookies.get("nas_session")
+        assert browser.get("/api/v1/users/me").status_code == 200
+        assert any(t["name"] == "dashboard session" for t in admin.get("/api/v1/users/me/tokens").json())
+        browser.post("/logout", follow_redirects=False)
+    with TestClient(app, cookies={"nas_session": cookie}) as copied:
+        assert copied.get("/api/v1/users/me").status_code == 401  # the old cookie no longer works
+    assert admin.get("/api/v1/users/me").status_code == 200  # the API token itself was never in the cookie
 
 
 def test_block_families_come_from_the_registry(admin):
