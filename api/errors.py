@@ -8,7 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from search_spaces import UserError
@@ -36,11 +36,12 @@ class InvalidField(Exception):
 
 
 def error_responses(*codes: int) -> dict[int | str, dict]:
-    """`responses=` entries so the OpenAPI spec declares the error bodies a route can return."""
+    """`responses=` entries so the OpenAPI spec declares the error bodies a route can return (every route
+    that reaches the database may also answer 503)."""
     text = {400: "Bad request", 401: "Missing or invalid token", 403: "Not allowed", 404: "Not found",
             409: "Conflict with the resource's state", 413: "Request too large", 422: "Invalid input",
             503: "The database is busy: nothing was changed, retry after Retry-After seconds"}
-    return {code: {"model": ErrorBody, "description": text[code]} for code in codes}
+    return {code: {"model": ErrorBody, "description": text[code]} for code in (*codes, 503)}
 
 
 def describe(errors: list[dict]) -> tuple[str, list[FieldError]]:
@@ -66,6 +67,12 @@ def install_error_handlers(app: FastAPI) -> None:
         where = ".".join(str(p) for p in exc.loc if p not in ("body", "query", "path"))
         body = ErrorBody(detail=f"{where}: {exc.msg}", errors=[FieldError(loc=exc.loc, msg=exc.msg)])
         return JSONResponse(status_code=422, content=body.model_dump())
+
+    @app.exception_handler(IntegrityError)
+    async def _conflict(request: Request, exc: IntegrityError) -> JSONResponse:
+        # two requests raced to create the same thing (a user name, an idempotency key): the loser hears so
+        return JSONResponse(status_code=409, content={"detail": "it already exists (a concurrent request created "
+                                                                "it); nothing was changed", "errors": []})
 
     @app.exception_handler(OperationalError)
     async def _database_busy(request: Request, exc: OperationalError) -> JSONResponse:

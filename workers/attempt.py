@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from sqlalchemy.exc import OperationalError
 
 from nas.files import write_text_atomic
 from nas.progress import Cancelled
@@ -28,6 +29,10 @@ from search_spaces import UserError
 from workers.reporter import DatabaseReporter
 
 log = logging.getLogger(__name__)
+
+# errors of the machine rather than the job: a later attempt (after a back-off) may well succeed
+TRANSIENT = (OSError, OperationalError)
+RETRY_DELAY_SECONDS = 10.0  # doubled at each attempt
 
 # the work: (database, the job's stored config, reporter) -> extra fields for the succeeded row
 Work = Callable[[Database, dict[str, Any], DatabaseReporter], dict[str, Any]]
@@ -71,6 +76,13 @@ def _finish(db: Database, reporter: DatabaseReporter, work: Work, config: dict[s
             return "stale"  # another attempt owns the job now
         repo.finish(db, status="cancelled", **ids)  # what was found so far stays in the database
         return "cancelled"
+    except TRANSIENT as err:  # the machine's trouble, not the job's: back to the queue, later
+        if reporter.lost.is_set():
+            return "stale"
+        delay = RETRY_DELAY_SECONDS * 2 ** (reporter.attempt - 1)
+        reason = f"transient error, retrying in {delay:g} s: {type(err).__name__}: {err}"
+        log.warning("job %s: %s", reporter.job_id, reason)
+        return repo.retry_later(db, reason=reason, delay_seconds=delay, **ids)
     except UserError as err:  # retrying cannot help: the job fails at once with the message
         repo.finish(db, status="failed", error=str(err), error_kind="user", **ids)
         return "failed"

@@ -62,7 +62,7 @@ def check_submittable(s, config: SearchConfig, user: User, settings: Settings, p
         config.hardware = table.path  # the workers read the registered file
 
 
-@router.post("", status_code=202, response_model=Submitted, responses=error_responses(401, 413, 422))
+@router.post("", status_code=202, response_model=Submitted, responses=error_responses(401, 409, 413, 422))
 def submit(
     config: SearchConfig, response: Response, user: CurrentUser, s: SessionDep, settings: SettingsDep,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,

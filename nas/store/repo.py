@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from nas.schemas import Candidate
@@ -193,7 +193,8 @@ def claim_next(db: Database, *, owner: str, lease_seconds: float, kinds: Sequenc
 
     PostgreSQL: SELECT ... FOR UPDATE SKIP LOCKED; SQLite: the transaction starts with BEGIN IMMEDIATE."""
     with db.session(immediate=True) as s:
-        q = select(Job).where(Job.status == "queued")
+        now = utcnow()
+        q = select(Job).where(Job.status == "queued", or_(Job.not_before.is_(None), Job.not_before <= now))
         if kinds is not None:
             q = q.where(Job.kind.in_(kinds))
         q = q.order_by(Job.priority.desc(), Job.created_at).limit(1)
@@ -202,8 +203,7 @@ def claim_next(db: Database, *, owner: str, lease_seconds: float, kinds: Sequenc
         job = s.scalar(q)
         if job is None:
             return None
-        now = utcnow()
-        job.status, job.attempt = "running", job.attempt + 1
+        job.status, job.attempt, job.not_before = "running", job.attempt + 1, None
         job.lease_owner, job.lease_expires_at = owner, now + timedelta(seconds=lease_seconds)
         job.started_at = job.started_at or now
         add_event(s, job_id=job.id, attempt=job.attempt, kind="status",
@@ -310,6 +310,19 @@ def requeue(db: Database, *, job_id: str, attempt: int, reason: str) -> str:
         if job is None or job.status != "running" or job.attempt != attempt:
             return job.status if job else "missing"
         _give_back(s, job, reason)
+        return job.status
+
+
+def retry_later(db: Database, *, job_id: str, attempt: int, reason: str, delay_seconds: float) -> str:
+    """After a transient error (disk full, database busy): back to the queue, claimed again no sooner than
+    `delay_seconds` from now; the attempt counts, so a job that keeps failing ends after max_attempts."""
+    with db.session() as s:
+        job = s.get(Job, job_id)
+        if job is None or job.status != "running" or job.attempt != attempt:
+            return job.status if job else "missing"
+        _give_back(s, job, reason)
+        if job.status == "queued":
+            job.not_before = utcnow() + timedelta(seconds=delay_seconds)
         return job.status
 
 

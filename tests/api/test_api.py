@@ -152,6 +152,14 @@ def test_dashboard_cookie_holds_a_session_token_that_logout_revokes(app, admin):
     assert admin.get("/api/v1/users/me").status_code == 200  # the API token itself was never in the cookie
 
 
+def test_a_lost_creation_race_is_a_409_not_a_500(admin, monkeypatch):
+    """The check-then-insert of a user name loses to a concurrent request: the unique constraint decides."""
+    assert admin.post("/api/v1/users", json={"name": "rita"}).status_code == 201
+    monkeypatch.setattr(repo, "user_by_name", lambda s, name: None)  # as if the other insert came after the check
+    r = admin.post("/api/v1/users", json={"name": "rita"})
+    assert r.status_code == 409 and "already exists" in r.json()["detail"]
+
+
 def test_block_families_come_from_the_registry(admin):
     families = {f["name"]: f for f in admin.get("/api/v1/spaces/families").json()}
     assert set(families) >= {"conv", "attention", "ssm"}

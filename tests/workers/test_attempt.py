@@ -1,12 +1,14 @@
 """How an attempt ends: a user's error fails the job with its message; a bug fails it as an internal error
 whose traceback is kept in the job's folder under the error id the API shows."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from nas.rundir import job_workdir, traceback_file
 from nas.store import Database, migrate, repo
+from nas.store.models import utcnow
 from search_spaces import SpaceError
 from workers.attempt import run_attempt
 
@@ -53,3 +55,20 @@ def test_a_user_error_fails_with_its_message_and_no_traceback(claimed, tmp_path)
         row = repo.get_job(s, job.id)
         assert (row.error_kind, row.error_id, row.error) == ("user", None, "unknown search space 'nope'")
     assert not (job_workdir(tmp_path, job.id) / "errors").exists()
+
+
+def test_a_transient_error_retries_later_instead_of_failing(claimed, tmp_path):
+    db, job = claimed
+
+    def disk_full(db, config, reporter):
+        raise OSError(28, "No space left on device")
+
+    assert _run(db, job, tmp_path, disk_full) == "queued"
+    with db.session() as s:
+        row = repo.get_job(s, job.id)
+        assert row.status == "queued" and row.not_before is not None and row.error is None
+    assert repo.claim_next(db, owner="test", lease_seconds=30) is None  # not before the back-off has passed
+    with db.session() as s:
+        repo.get_job(s, job.id).not_before = utcnow() - timedelta(seconds=1)
+    again = repo.claim_next(db, owner="test", lease_seconds=30)
+    assert again is not None and again.id == job.id and again.attempt == 2
