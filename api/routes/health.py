@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 
-from api.deps import SessionDep
+from api.deps import AdminUser, SessionDep
+from api.errors import error_responses
 from nas.store import repo
 from nas.store.models import STATUSES
 
@@ -18,8 +19,9 @@ def healthz(s: SessionDep) -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/metrics", response_class=PlainTextResponse)
-def metrics(s: SessionDep) -> str:
+@router.get("/metrics", response_class=PlainTextResponse, responses=error_responses(401, 403))
+def metrics(s: SessionDep, admin: AdminUser) -> str:
+    """Prometheus metrics of the whole service (queue counts of every user): for admins' tokens only."""
     counts = repo.count_by_status(s)
     lines = [
         "# HELP nas_queue_depth Jobs (searches, table builds) waiting in the queue.", "# TYPE nas_queue_depth gauge",

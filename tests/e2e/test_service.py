@@ -2,7 +2,9 @@
 
 import io
 import os
+import re
 import signal
+import subprocess
 import time
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
@@ -79,7 +81,8 @@ def test_search_lifecycle_over_rest(server):
     assert "model.py" in zipfile.ZipFile(io.BytesIO(code.content)).namelist()
     assert bob.get(f"/api/v1/searches/{search_id}/candidates/{arch_id}/export").status_code == 404
 
-    metrics = alice.get("/metrics").text
+    assert alice.get("/metrics").status_code == 403  # every user's queue counts: admins only
+    metrics = admin.get("/metrics").text
     assert "nas_queue_depth 0" in metrics and "nas_evaluations_total 6" in metrics
     assert alice.delete(f"/api/v1/searches/{search_id}").status_code == 204
     assert alice.get(f"/api/v1/searches/{search_id}").status_code == 404
@@ -229,6 +232,8 @@ def test_a_job_the_cluster_cannot_run_fails_at_once_and_blocks_nobody(tmp_path):
     srv = Server(tmp_path / "data").start()
     try:
         c = srv.client()
+        assert all(address.startswith(("127.0.0.1:", "[::ffff:127.0.0.1]:", "[::1]:"))
+                   for address in listening_addresses(srv.proc.pid)), "Ray or the API listens beyond loopback"
         build = c.post("/api/v1/hardware/builds", json={"space": "hybrid-tiny", "device": "cuda"}).json()["id"]
         body = wait_for(c, build, lambda b: b["status"] in ("succeeded", "failed", "cancelled"), timeout=120)
         assert body["status"] == "failed" and body["error_kind"] == "user" and "GPU" in body["error"], body
@@ -237,3 +242,23 @@ def test_a_job_the_cluster_cannot_run_fails_at_once_and_blocks_nobody(tmp_path):
         assert body["status"] == "succeeded", body["error"]
     finally:
         srv.kill()
+
+
+def listening_addresses(server_pid: int) -> list[str]:
+    """The local addresses that the server's process group (the API, its Ray processes) listens on."""
+    group = os.getpgid(server_pid)
+    out = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True, check=True).stdout
+    addresses = []
+    for line in out.splitlines():
+        pids = [int(p) for p in re.findall(r"pid=(\d+)", line)]
+        if any(_group_of(p) == group for p in pids):
+            addresses.append(line.split()[3])
+    assert addresses, "found no listening socket of the server"
+    return addresses
+
+
+def _group_of(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except ProcessLookupError:
+        return None
