@@ -11,7 +11,7 @@ from nas.latency import HardwareProfile, Machine, build_table, validate_table
 from nas.progress import Cancelled
 from nas.schemas import LatencyBuildRequest
 from nas.store import Database, repo
-from search_spaces import get_space
+from search_spaces import UserError, get_space
 from workers.attempt import run_attempt
 from workers.kinds import JobKind, register_job_kind
 from workers.reporter import DatabaseReporter
@@ -49,7 +49,11 @@ def _build(db: Database, request: LatencyBuildRequest, data_dir: Path, reporter:
     table = build_table(space, profile, out, request.calibration, progress=progress)
     report = validate_table(table, space, request.validation_samples, progress=progress)
     with db.session() as s:
-        repo.register_table(s, profile_name=profile.name, profile_spec=profile.model_dump(mode="json"),
+        job = repo.get_job(s, reporter.job_id)
+        owner = repo.user_by_id(s, job.owner_id) if job else None
+        if owner is None:  # the job (or its owner) was deleted while it ran
+            raise UserError("the build's job or its owner no longer exists")
+        repo.register_table(s, owner=owner, profile_name=profile.name, profile_spec=profile.model_dump(mode="json"),
                             space=space.name, entries=len(table.entries), report=json.loads(json.dumps(report)),
                             path=str(out))
     reporter.message(f"registered the table: {100 * report['within_10pct']:.0f}% within ±10%, "

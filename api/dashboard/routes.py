@@ -104,7 +104,7 @@ def searches_page(request: Request, user: PageUser, s: SessionDep, status: str |
 @router.get("/searches/new", response_class=HTMLResponse)
 def new_search_page(request: Request, user: PageUser, s: SessionDep) -> HTMLResponse:
     spaces = [(name, get_space(name).description.strip()) for name in list_presets()]
-    return render(request, "new_search.html", user=user, spaces=spaces, tables=repo.latency_tables(s),
+    return render(request, "new_search.html", user=user, spaces=spaces, tables=repo.latency_tables(s, user),
                   strategies=STRATEGIES.names())
 
 
@@ -151,7 +151,7 @@ def latency_breakdown(search, cand) -> list[dict] | None:
 
 @router.get("/hardware", response_class=HTMLResponse)
 def hardware_page(request: Request, user: PageUser, s: SessionDep) -> HTMLResponse:
-    return render(request, "hardware.html", user=user, tables=repo.latency_tables(s))
+    return render(request, "hardware.html", user=user, tables=repo.latency_tables(s, user))
 
 
 @router.get("/compare", response_class=HTMLResponse)

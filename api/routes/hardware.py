@@ -1,40 +1,87 @@
-"""Hardware: latency tables uploaded by users (built with `nas latency build` on the device) and their
-validation reports. A registered table can be named in a search config's `hardware` field."""
+"""Hardware: latency tables uploaded by users (built with `nas latency build` on the device) or built through
+the queue, with their validation reports. A table is its owner's, or shared with every user (an admin's
+tables, or one an admin shares); a visible table can be named in a search config's `hardware` field."""
 
 from __future__ import annotations
 
+from pathlib import Path as PathLib
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Response, UploadFile
+from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import MAX_INT, CurrentUser, SessionDep, SettingsDep
+from api.deps import DB, MAX_INT, AdminUser, CurrentUser, SessionDep, SettingsDep
 from api.errors import InvalidField, error_responses
 from api.models import Submitted
 from nas.latency.table import LatencyTable, TableError
 from nas.schemas import LatencyBuildRequest
 from nas.store import repo
-from nas.store.models import HardwareProfileRow, LatencyTableRow
+from nas.store.models import HardwareProfileRow, LatencyTableRow, User
 from search_spaces import list_presets
 
 router = APIRouter(prefix="/api/v1/hardware", tags=["hardware"])
 
 
+TableId = Annotated[int, Path(ge=1, le=MAX_INT)]
+
+
+class ValidationReport(BaseModel):
+    """What a registered report must look like (`nas latency validate --out`): the figures the hardware page
+    and the API show are numbers, so no report can break them; other fields are kept as they are."""
+
+    model_config = ConfigDict(extra="allow")
+    n: int | None = Field(None, ge=0)
+    mape: float | None = None
+    rmse_ms: float | None = None
+    within_5pct: float | None = Field(None, ge=0, le=1)
+    within_10pct: float | None = Field(None, ge=0, le=1)
+    kendall_tau: float | None = Field(None, ge=-1, le=1)
+    spearman_rho: float | None = Field(None, ge=-1, le=1)
+    noise_floor: dict[str, float | int] | None = None
+
+
 def table_summary(row: LatencyTableRow, profile: HardwareProfileRow) -> dict:
-    return {"id": row.id, "space": row.space, "entries": row.entries, "profile": profile.spec,
-            "report": row.report, "created_at": row.created_at}
+    return {"id": row.id, "space": row.space, "entries": row.entries, "profile": row.profile_spec, "profile_name": profile.name,
+            "report": row.report, "owner_id": row.owner_id, "shared": row.shared, "created_at": row.created_at}
+
+
+def visible_table(s, table_id: int, user: User) -> tuple[LatencyTableRow, HardwareProfileRow]:
+    found = repo.latency_table(s, table_id, user)
+    if found is None:  # someone else's private table is indistinguishable from a missing one
+        raise HTTPException(404, f"latency table {table_id} not found")
+    return found
 
 
 @router.get("/tables", responses=error_responses(401))
 def list_tables(user: CurrentUser, s: SessionDep) -> list[dict]:
-    return [table_summary(t, p) for t, p in repo.latency_tables(s)]
+    """Your tables and the shared ones (admins see all)."""
+    return [table_summary(t, p) for t, p in repo.latency_tables(s, user)]
 
 
-@router.get("/tables/{table_id}", responses=error_responses(401, 404))
-def show_table(table_id: Annotated[int, Path(ge=1, le=MAX_INT)], user: CurrentUser, s: SessionDep) -> dict:
-    found = repo.latency_table(s, table_id)
-    if found is None:
-        raise HTTPException(404, f"latency table {table_id} not found")
-    return table_summary(*found)
+@router.get("/tables/{table_id}", responses=error_responses(401, 404, 422))
+def show_table(table_id: TableId, user: CurrentUser, s: SessionDep) -> dict:
+    return table_summary(*visible_table(s, table_id, user))
+
+
+@router.post("/tables/{table_id}/share", responses=error_responses(401, 403, 404, 422))
+def share_table(table_id: TableId, admin: AdminUser, s: SessionDep, shared: bool = True) -> dict:
+    """Share a table with every user (or, with shared=false, make it its owner's again). Admins only."""
+    row, profile = visible_table(s, table_id, admin)
+    row.shared = shared
+    return table_summary(row, profile)
+
+
+@router.delete("/tables/{table_id}", status_code=204, responses=error_responses(401, 403, 404, 422))
+def delete_table(table_id: TableId, user: CurrentUser, db: DB) -> Response:
+    """Delete one of your tables (admins: any) and its file; searches that used it keep their results."""
+    with db.session() as s:
+        row, _ = visible_table(s, table_id, user)
+        if row.owner_id != user.id and not user.is_admin:
+            raise HTTPException(403, f"latency table {table_id} is shared by an admin: only an admin can delete it")
+        path = row.path
+        repo.delete_table(s, table=row)
+    PathLib(path).unlink(missing_ok=True)  # after the commit, as for searches
+    return Response(status_code=204)
 
 
 @router.post("/tables", status_code=201, responses=error_responses(401, 413, 422))
@@ -48,12 +95,16 @@ def upload_table(file: UploadFile, user: CurrentUser, s: SessionDep, settings: S
     folder.mkdir(parents=True, exist_ok=True)
     try:
         table = LatencyTable.model_validate_json(file.file.read())
-        report_data = json.loads(report.file.read()) if report is not None else {}
     except (ValueError, TableError) as err:
         raise InvalidField(("body", "file"), f"not a latency table ({str(err)[:300]})") from None
+    try:
+        checked = ValidationReport.model_validate_json(report.file.read()) if report is not None else None
+    except ValueError as err:
+        raise InvalidField(("body", "report"), f"not a validation report ({str(err)[:300]})") from None
     row, profile = repo.register_table(
-        s, profile_name=table.profile.name, profile_spec=table.profile.model_dump(mode="json"), space=table.space.name,
-        entries=len(table.entries), report=report_data if isinstance(report_data, dict) else {})
+        s, owner=user, profile_name=table.profile.name, profile_spec=table.profile.model_dump(mode="json"),
+        space=table.space.name, entries=len(table.entries),
+        report=json.loads(checked.model_dump_json(exclude_none=True)) if checked else {})
     row.path = str(folder / f"{row.id}.json")  # named by id, never by the upload's name
     table.save(row.path)
     return table_summary(row, profile)

@@ -54,7 +54,7 @@ def check_submittable(s, config: SearchConfig, user: User, settings: Settings, p
             raise InvalidField(("body", "dataset", "path"), "not one of your uploaded datasets (POST /api/v1/datasets first)")
     if config.hardware:
         ref = config.hardware
-        found = repo.latency_table(s, int(ref)) if ref.isascii() and ref.isdigit() and len(ref) < 10 else None
+        found = repo.latency_table(s, int(ref), user) if ref.isascii() and ref.isdigit() and len(ref) < 10 else None
         table = found[0] if found else None
         if table is None or table.space != config.space:
             raise InvalidField(("body", "hardware"), f"{config.hardware!r} is not a registered latency table for "

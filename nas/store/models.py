@@ -120,6 +120,9 @@ class LatencyTableRow(Row, Base):
     path: Mapped[str] = mapped_column(Text)
     entries: Mapped[int] = mapped_column(Integer, default=0)
     report: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True, nullable=True)
+    shared: Mapped[bool] = mapped_column(Boolean, default=False)  # visible to every user, not only its owner
+    profile_spec: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # as measured
 
 
 class Artifact(Row, Base):

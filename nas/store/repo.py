@@ -112,6 +112,10 @@ def aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def user_by_id(s: Session, user_id: int) -> User | None:
+    return s.get(User, user_id)
+
+
 def user_by_name(s: Session, name: str) -> User | None:
     return s.scalar(select(User).where(User.name == name))
 
@@ -407,31 +411,40 @@ def profile_named(s: Session, *, name: str, spec: dict[str, Any]) -> HardwarePro
 
 
 def register_table(
-    s: Session, *, profile_name: str, profile_spec: dict[str, Any], space: str, entries: int, report: dict[str, Any],
-    path: str = "",
+    s: Session, *, owner: User, profile_name: str, profile_spec: dict[str, Any], space: str, entries: int,
+    report: dict[str, Any], path: str = "",
 ) -> tuple[LatencyTableRow, HardwareProfileRow]:
-    """Register a latency table (its file at `path`; set it later when the path derives from the id)."""
+    """Register a latency table (its file at `path`; set it later when the path derives from the id). It keeps
+    its own profile spec; an admin's table is shared with every user, anyone else's is private to them."""
     profile = profile_named(s, name=profile_name, spec=profile_spec)
-    row = LatencyTableRow(profile_id=profile.id, space=space, path=path, entries=entries, report=report)
+    row = LatencyTableRow(profile_id=profile.id, space=space, path=path, entries=entries, report=report,
+                          owner_id=owner.id, shared=owner.is_admin, profile_spec=profile_spec)
     s.add(row)
     s.flush()
     return row, profile
 
 
-def latency_tables(s: Session) -> list[tuple[LatencyTableRow, HardwareProfileRow]]:
-    """Every registered table with its profile, oldest first."""
-    q = (select(LatencyTableRow, HardwareProfileRow)
-         .join(HardwareProfileRow, HardwareProfileRow.id == LatencyTableRow.profile_id).order_by(LatencyTableRow.id))
-    return [(t, p) for t, p in s.execute(q).all()]
+def _visible_tables(user: User | None) -> Any:
+    q = select(LatencyTableRow, HardwareProfileRow).join(HardwareProfileRow,
+                                                         HardwareProfileRow.id == LatencyTableRow.profile_id)
+    if user is not None and not user.is_admin:
+        q = q.where(or_(LatencyTableRow.owner_id == user.id, LatencyTableRow.shared.is_(True)))
+    return q
 
 
-def latency_table(s: Session, table_id: int) -> tuple[LatencyTableRow, HardwareProfileRow] | None:
-    row = s.get(LatencyTableRow, table_id)
-    if row is None:
-        return None
-    profile = s.get(HardwareProfileRow, row.profile_id)
-    assert profile is not None  # the foreign key guarantees it
-    return row, profile
+def latency_tables(s: Session, user: User | None = None) -> list[tuple[LatencyTableRow, HardwareProfileRow]]:
+    """The tables `user` may see (their own and the shared ones; admins: all), oldest first."""
+    return [(t, p) for t, p in s.execute(_visible_tables(user).order_by(LatencyTableRow.id)).all()]
+
+
+def latency_table(s: Session, table_id: int, user: User | None = None) -> tuple[LatencyTableRow, HardwareProfileRow] | None:
+    """A table `user` may see, with its profile; None otherwise."""
+    found = s.execute(_visible_tables(user).where(LatencyTableRow.id == table_id)).first()
+    return (found[0], found[1]) if found else None
+
+
+def delete_table(s: Session, *, table: LatencyTableRow) -> None:
+    s.delete(table)
 
 
 # ---- artifacts ------------------------------------------------------------------------------------------

@@ -319,6 +319,34 @@ def test_latency_tables_register_and_drive_submissions(admin):
     assert admin.get("/api/v1/hardware/tables/12345").status_code == 404
 
 
+def test_latency_tables_have_owners_and_visibility(app, admin):
+    from tests.nas.test_latency import fake_table
+
+    lut = ("lut.json", fake_table().model_dump_json())
+    latency = MINIMAL | {"objectives": ["accuracy", "latency_ms"]}
+    with user_client(app, admin, "alice") as alice, user_client(app, admin, "bob") as bob:
+        mine = alice.post("/api/v1/hardware/tables", files={"file": lut}).json()
+        assert mine["shared"] is False and mine["owner_id"] is not None
+        served = admin.post("/api/v1/hardware/tables", files={"file": lut}).json()
+        assert served["shared"] is True  # an admin's table is the server's
+        assert [t["id"] for t in bob.get("/api/v1/hardware/tables").json()] == [served["id"]]
+        assert bob.get(f"/api/v1/hardware/tables/{mine['id']}").status_code == 404
+        r = bob.post("/api/v1/searches", json=latency | {"hardware": str(mine["id"])})
+        assert r.status_code == 422 and r.json()["errors"][0]["loc"] == ["body", "hardware"]
+        assert bob.post("/api/v1/searches", json=latency | {"hardware": str(served["id"])}).status_code == 202
+        assert bob.post(f"/api/v1/hardware/tables/{mine['id']}/share").status_code == 403  # admins only
+        assert admin.post(f"/api/v1/hardware/tables/{mine['id']}/share").json()["shared"] is True
+        assert bob.get(f"/api/v1/hardware/tables/{mine['id']}").status_code == 200
+        assert bob.delete(f"/api/v1/hardware/tables/{mine['id']}").status_code == 403  # visible, not his
+        assert alice.delete(f"/api/v1/hardware/tables/{mine['id']}").status_code == 204
+        assert bob.get(f"/api/v1/hardware/tables/{mine['id']}").status_code == 404
+        bad = alice.post("/api/v1/hardware/tables", files={"file": lut, "report": ("r.json", b'{"within_10pct": "lots"}')})
+        assert bad.status_code == 422 and bad.json()["errors"][0]["loc"] == ["body", "report"]
+    with TestClient(app) as browser:  # no report can break the hardware page
+        browser.post("/login", data={"token": "nas_admin"})
+        assert browser.get("/hardware").status_code == 200
+
+
 def test_ids_and_offsets_beyond_the_database_integer_are_422(admin):
     """PostgreSQL's INTEGER stops at 2**31 - 1; a larger id or offset is bad input, not a server error."""
     for path in ("/api/v1/hardware/tables/2200000000", "/api/v1/searches?offset=2200000000"):
