@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from api.dashboard import routes as dashboard
-from api.errors import BodySizeLimit, install_error_handlers
+from api.errors import BodySizeLimit, install_error_handlers, truthful_openapi
 from api.routes import datasets, hardware, health, jobs, searches, spaces, users
 from nas import __version__
 from nas.settings import Settings
@@ -37,6 +37,7 @@ def create_app(settings: Settings, run_workers: bool = True) -> FastAPI:
                   description="Hardware-aware NAS for hybrid conv / attention / state-space networks.")
     app.state.db, app.state.settings = db, settings
     install_error_handlers(app)
+    truthful_openapi(app)
     for module in (health, users, spaces, jobs, searches, datasets, hardware):
         app.include_router(module.router)
     dashboard.install(app, settings.data_dir, settings.session_secret, settings.secure_cookies)

@@ -51,6 +51,35 @@ def describe(errors: list[dict]) -> tuple[str, list[FieldError]]:
     return summary or "invalid request", fields
 
 
+def truthful_openapi(app: FastAPI) -> None:
+    """Make the spec say what the server sends: FastAPI documents its default validation body (`detail` as a
+    list) for 422s, while every error here is an ErrorBody; and every route may answer 503."""
+    build = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema:
+            return app.openapi_schema
+        spec = build()
+        error_body = {"$ref": "#/components/schemas/ErrorBody"}
+        for operations in spec.get("paths", {}).values():
+            for operation in operations.values():
+                responses = operation.setdefault("responses", {})
+                for code, description in (("422", "Invalid input"), ("503", "The database is busy: retry later")):
+                    if code == "422" and code not in responses:
+                        continue  # a route without input answers no 422
+                    entry = responses.setdefault(code, {"description": description})
+                    entry["content"] = {"application/json": {"schema": error_body}}
+        schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+        schemas.setdefault("ErrorBody", ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}"))
+        schemas.setdefault("FieldError", FieldError.model_json_schema())
+        for unused in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(unused, None)
+        app.openapi_schema = spec
+        return spec
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

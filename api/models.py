@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 from pydantic import BaseModel, Field
 
+from nas.store import repo
 from nas.store.models import ApiToken, CandidateRow, Job
 
 Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
@@ -43,17 +44,25 @@ class JobOut(BaseModel):
             id=s.id, name=s.name, kind=s.kind, status=s.status, phase=s.phase, step=s.step, total=s.total, progress=s.progress,
             eta_seconds=eta(s), attempt=s.attempt, max_attempts=s.max_attempts, best=s.best or {},
             hypervolume=s.hypervolume, error=s.error, error_kind=s.error_kind,  # type: ignore[arg-type]
-            error_id=s.error_id, cancel_requested=s.cancel_requested, created_at=s.created_at,
-            started_at=s.started_at, finished_at=s.finished_at, config=s.config,
+            error_id=s.error_id, cancel_requested=s.cancel_requested, created_at=utc(s.created_at),
+            started_at=utc(s.started_at), finished_at=utc(s.finished_at), config=s.config,
         )
+
+
+@overload
+def utc(moment: datetime) -> datetime: ...
+@overload
+def utc(moment: None) -> None: ...
+def utc(moment: datetime | None) -> datetime | None:
+    """Every timestamp the API sends is timezone-aware UTC (SQLite hands back naive ones)."""
+    return None if moment is None else repo.aware(moment)
 
 
 def eta(s: Job) -> float | None:
     """Seconds left, extrapolated from the progress made since the search started."""
     if s.status != "running" or not s.started_at or s.progress <= 0.01:
         return None
-    started = s.started_at if s.started_at.tzinfo else s.started_at.replace(tzinfo=UTC)
-    elapsed = (datetime.now(UTC) - started).total_seconds()
+    elapsed = (datetime.now(UTC) - utc(s.started_at)).total_seconds()
     return max(0.0, elapsed * (1 - s.progress) / s.progress)
 
 
@@ -125,7 +134,7 @@ class TokenOut(BaseModel):
 
     @classmethod
     def of(cls, row: ApiToken) -> TokenOut:
-        return cls(id=row.id, name=row.name, hint=row.hint, created_at=row.created_at, expires_at=row.expires_at)
+        return cls(id=row.id, name=row.name, hint=row.hint, created_at=utc(row.created_at), expires_at=utc(row.expires_at))
 
 
 class TokenCreated(TokenOut):

@@ -16,7 +16,7 @@ from nas.data.npz import NpzLimits, load_npz
 router = APIRouter(prefix="/api/v1/datasets", tags=["datasets"])
 
 
-@router.post("", status_code=201, response_model=DatasetUploaded, responses=error_responses(401, 413, 422))
+@router.post("", status_code=201, response_model=DatasetUploaded, responses=error_responses(400, 401, 413, 422))
 def upload(file: UploadFile, user: CurrentUser, settings: SettingsDep) -> DatasetUploaded:
     """Upload an .npz with arrays x, y (and optionally x_test, y_test); use the returned path in a config.
 

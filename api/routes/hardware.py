@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import DB, MAX_INT, AdminUser, CurrentUser, SessionDep, SettingsDep
 from api.errors import InvalidField, error_responses
-from api.models import Submitted
+from api.models import Submitted, utc
 from nas.latency.table import LatencyTable, TableError
 from nas.schemas import LatencyBuildRequest
 from nas.store import repo
@@ -42,7 +42,7 @@ class ValidationReport(BaseModel):
 
 def table_summary(row: LatencyTableRow, profile: HardwareProfileRow) -> dict:
     return {"id": row.id, "space": row.space, "entries": row.entries, "profile": row.profile_spec, "profile_name": profile.name,
-            "report": row.report, "owner_id": row.owner_id, "shared": row.shared, "created_at": row.created_at}
+            "report": row.report, "owner_id": row.owner_id, "shared": row.shared, "created_at": utc(row.created_at)}
 
 
 def visible_table(s, table_id: int, user: User) -> tuple[LatencyTableRow, HardwareProfileRow]:
@@ -84,7 +84,7 @@ def delete_table(table_id: TableId, user: CurrentUser, db: DB) -> Response:
     return Response(status_code=204)
 
 
-@router.post("/tables", status_code=201, responses=error_responses(401, 413, 422))
+@router.post("/tables", status_code=201, responses=error_responses(400, 401, 413, 422))
 def upload_table(file: UploadFile, user: CurrentUser, s: SessionDep, settings: SettingsDep,
                  report: UploadFile | None = None) -> dict:
     """Register a table file (and optionally its `nas latency validate` report). A plain `def`: parsing up to

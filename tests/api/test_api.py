@@ -255,6 +255,14 @@ def test_openapi_declares_error_bodies(admin):
     submit = spec["paths"]["/api/v1/searches"]["post"]
     assert {"202", "401", "413", "422"} <= set(submit["responses"])
     assert "ErrorBody" in str(submit["responses"]["401"])
+    # every 422 is documented as the body the server sends, and every route may answer 503
+    operations = [op for ops in spec["paths"].values() for op in ops.values()]
+    assert "HTTPValidationError" not in str(spec)
+    assert all("ErrorBody" in str(op["responses"]["422"]) for op in operations if "422" in op["responses"])
+    assert all("503" in op["responses"] for op in operations)
+    # timestamps carry their timezone, on SQLite as on PostgreSQL
+    job = admin.get(f"/api/v1/searches/{admin.post('/api/v1/searches', json=MINIMAL).json()['id']}").json()
+    assert job["created_at"].endswith(("Z", "+00:00"))
 
 
 json_values = st.recursive(
