@@ -27,8 +27,10 @@ def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_session(db: Annotated[Database, Depends(get_db)]) -> Iterator[Session]:
-    with db.session() as s:
+def get_session(request: Request, db: Annotated[Database, Depends(get_db)]) -> Iterator[Session]:
+    """The request's one transaction. A request that may write starts it as a write (SQLite: BEGIN
+    IMMEDIATE), so it waits for the lock instead of failing when a worker wrote after its first read."""
+    with db.session(immediate=request.method not in ("GET", "HEAD", "OPTIONS")) as s:
         yield s
 
 
@@ -55,19 +57,21 @@ class TokenCache:
         self._entries: dict[str, tuple[float, int, str, bool]] = {}  # key -> (valid until, id, name, admin)
         self._lock = threading.Lock()
 
-    def user(self, token: str, s: Session) -> User | None:
+    def user(self, token: str, db: Database) -> User | None:
         key = repo.hash_token(token)
         with self._lock:
             hit = self._entries.get(key)
         if hit is not None and time.time() < hit[0]:
             return User(id=hit[1], name=hit[2], is_admin=hit[3])
-        found = repo.token_owner(s, token)
-        if found is None:
-            return None
-        user, row = found
+        with db.session() as s:  # a short read of its own: the route's transaction (maybe a write) starts later
+            found = repo.token_owner(s, token)
+            if found is None:
+                return None
+            user, row = found
+            expires = row.expires_at
         until = time.time() + self.ttl
-        if row.expires_at is not None:
-            until = min(until, repo.aware(row.expires_at).timestamp())
+        if expires is not None:
+            until = min(until, repo.aware(expires).timestamp())
         with self._lock:
             if len(self._entries) >= self.size:
                 self._entries.clear()  # simple and bounded; the next requests refill it
@@ -83,14 +87,14 @@ TOKENS = TokenCache()
 
 
 def current_user(
-    request: Request, s: SessionDep,
+    request: Request, db: Annotated[Database, Depends(get_db)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> User:
     token = token_from(request, credentials)
     if not token:
         raise HTTPException(401, "missing API token: send 'Authorization: Bearer <token>'",
                             headers={"WWW-Authenticate": "Bearer"})
-    user = TOKENS.user(token, s)  # the request's one session: authentication opens no other
+    user = TOKENS.user(token, db)  # cached: most requests make no query to authenticate
     if user is None:
         raise HTTPException(401, "invalid API token", headers={"WWW-Authenticate": "Bearer"})
     return user

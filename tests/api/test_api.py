@@ -160,6 +160,43 @@ def test_a_lost_creation_race_is_a_409_not_a_500(admin, monkeypatch):
     assert r.status_code == 409 and "already exists" in r.json()["detail"]
 
 
+def test_a_write_request_waits_for_a_busy_sqlite_instead_of_failing(tmp_path, monkeypatch):
+    """A worker commits between the request's first read and its write (what a running search does all the
+    time): the request must wait for the lock, not fail with 'database is locked'."""
+    import threading
+
+    from nas.store import Database
+
+    settings = Settings(data_dir=tmp_path / "data", admin_token="nas_admin")
+    application = create_app(settings, run_workers=False)
+    bootstrap_admin(application.state.db, settings)
+    worker = Database(settings.db_url)
+    with TestClient(application, headers={"Authorization": "Bearer nas_admin"}) as client:
+        sid = client.post("/api/v1/searches", json=MINIMAL).json()["id"]
+        read_job = repo.get_job
+        writes: list[threading.Thread] = []
+
+        def read_then_let_a_worker_write(s, job_id, **kw):
+            job = read_job(s, job_id, **kw)
+            def write():
+                with worker.session() as w:
+                    w.execute(repo.update(repo.Job).where(repo.Job.id == sid).values(progress=0.5))
+            writes.append(threading.Thread(target=write))
+            writes[-1].start()
+            writes[-1].join(timeout=3)  # done at once unless this request already holds the write lock
+            return job
+
+        monkeypatch.setattr(repo, "get_job", read_then_let_a_worker_write)
+        r = client.post(f"/api/v1/searches/{sid}/cancel")
+        monkeypatch.undo()
+        for thread in writes:
+            thread.join(timeout=30)
+        assert r.status_code == 200, r.text
+        assert client.get(f"/api/v1/searches/{sid}").json()["status"] == "cancelled"
+    worker.dispose()
+    application.state.db.dispose()
+
+
 def test_block_families_come_from_the_registry(admin):
     families = {f["name"]: f for f in admin.get("/api/v1/spaces/families").json()}
     assert set(families) >= {"conv", "attention", "ssm"}

@@ -103,7 +103,7 @@ def test_cancel_running_search_keeps_candidates(tmp_path):
         search_id = c.post("/api/v1/searches", json=slow).json()["id"]
         wait_for(c, search_id, lambda b: b["phase"] == "search" and b["progress"] > 0.76)
         asked = time.time()
-        c.post(f"/api/v1/searches/{search_id}/cancel")
+        assert c.post(f"/api/v1/searches/{search_id}/cancel").status_code == 200
         body = wait_for(c, search_id, lambda b: b["status"] == "cancelled", timeout=60, poll=0.2)
         assert time.time() - asked < 15
         kept = c.get(f"/api/v1/searches/{search_id}/candidates").json()["total"]
