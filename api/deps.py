@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import threading
 import time
 from collections.abc import Iterator
@@ -39,12 +40,26 @@ def get_session(request: Request, db: Annotated[Database, Depends(get_db)]) -> I
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+def same_token(given: str | None, expected: str | None) -> bool:
+    return bool(given and expected) and secrets.compare_digest(str(given), str(expected))
+
+
 def token_from(request: Request, credentials: HTTPAuthorizationCredentials | None) -> str | None:
-    """A bearer token, or the dashboard's signed session cookie."""
+    """A bearer token, or the dashboard's signed session cookie. A cookie authenticates a request that may
+    change something only with the session's CSRF token in X-CSRF-Token: another site can make a browser
+    send the cookie, but cannot read the token."""
     if credentials is not None and credentials.scheme.lower() == "bearer":
         return credentials.credentials
-    session = request.scope.get("session")
-    return session.get("token") if session else None
+    session = request.scope.get("session") or {}
+    token = session.get("token")
+    if token and request.method not in SAFE_METHODS:
+        if not same_token(request.headers.get("x-csrf-token"), session.get("csrf")):
+            raise HTTPException(403, "a request made with the dashboard's cookie needs the page's CSRF token "
+                                     "(X-CSRF-Token); API clients use 'Authorization: Bearer <token>'")
+    return token
 
 
 class TokenCache:

@@ -4,6 +4,7 @@ pages' JavaScript calls the same REST API, which accepts that cookie."""
 from __future__ import annotations
 
 import functools
+import secrets
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
@@ -12,7 +13,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from api.deps import DB, TOKENS, SessionDep, owned_search
+from api.deps import DB, TOKENS, SessionDep, owned_search, same_token
 from nas.export import FORMATS
 from nas.search.strategies import STRATEGIES
 from nas.store import repo
@@ -78,13 +79,16 @@ def login(request: Request, db: DB, token: Annotated[str, Form()] = "") -> Respo
     if user is None:
         return render(request, "login.html", status_code=401, error="That token is not valid.")
     request.session["token"] = session_token
+    request.session["csrf"] = secrets.token_urlsafe(24)
     return RedirectResponse("/", status_code=303)
 
 
 @router.post("/logout")
-def logout(request: Request, db: DB) -> RedirectResponse:
+def logout(request: Request, db: DB, csrf: Annotated[str, Form()] = "") -> RedirectResponse:
     """Revokes the session's token, so a copied cookie stops working too."""
     token = request.session.get("token")
+    if token and not same_token(csrf, request.session.get("csrf")):
+        raise HTTPException(403, "the logout form's CSRF token is missing or wrong; reload the page")
     if token:
         with db.session() as s:
             found = repo.token_owner(s, token)

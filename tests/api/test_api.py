@@ -146,7 +146,12 @@ def test_dashboard_cookie_holds_a_session_token_that_logout_revokes(app, admin):
         cookie = browser.cookies.get("nas_session")
         assert browser.get("/api/v1/users/me").status_code == 200
         assert any(t["name"] == "dashboard session" for t in admin.get("/api/v1/users/me/tokens").json())
-        browser.post("/logout", follow_redirects=False)
+        csrf = re.search(r'name="csrf-token" content="([^"]+)"', browser.get("/").text).group(1)
+        # the cookie alone cannot change anything (another site can make a browser send it): CSRF token needed
+        assert browser.post("/api/v1/searches", json=MINIMAL).status_code == 403
+        assert browser.post("/api/v1/searches", json=MINIMAL, headers={"X-CSRF-Token": csrf}).status_code == 202
+        assert browser.post("/logout", follow_redirects=False).status_code == 403
+        assert browser.post("/logout", data={"csrf": csrf}, follow_redirects=False).status_code == 303
     with TestClient(app, cookies={"nas_session": cookie}) as copied:
         assert copied.get("/api/v1/users/me").status_code == 401  # the old cookie no longer works
     assert admin.get("/api/v1/users/me").status_code == 200  # the API token itself was never in the cookie

@@ -2,8 +2,12 @@
 const NAS = (() => {
   const TERMINAL = ["succeeded", "failed", "cancelled"];
 
+  // the session's CSRF token: every request that may change something carries it (the cookie alone is refused)
+  const CSRF = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
+
   async function api(path, options = {}) {
-    const r = await fetch(path, { credentials: "same-origin", ...options });
+    const headers = { ...(options.headers || {}), "X-CSRF-Token": CSRF };
+    const r = await fetch(path, { credentials: "same-origin", ...options, headers });
     let body = null;
     try { body = await r.json(); } catch (e) { body = null; }
     return { ok: r.ok, status: r.status, body };
