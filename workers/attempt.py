@@ -82,7 +82,7 @@ def _finish(db: Database, reporter: DatabaseReporter, work: Work, config: dict[s
         delay = RETRY_DELAY_SECONDS * 2 ** (reporter.attempt - 1)
         reason = f"transient error, retrying in {delay:g} s: {type(err).__name__}: {err}"
         log.warning("job %s: %s", reporter.job_id, reason)
-        return repo.retry_later(db, reason=reason, delay_seconds=delay, **ids)
+        return repo.requeue(db, reason=reason, delay_seconds=delay, **ids)
     except UserError as err:  # retrying cannot help: the job fails at once with the message
         repo.finish(db, status="failed", error=str(err), error_kind="user", **ids)
         return "failed"

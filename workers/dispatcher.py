@@ -86,7 +86,7 @@ class Dispatcher:
             return
         for ref, (job_id, attempt) in list(self.running.items()):
             ray.cancel(ref, force=True)  # its writes are fenced once the job is back in the queue anyway
-            repo.release(self.db, job_id=job_id, attempt=attempt, reason="the server shut down")
+            repo.requeue(self.db, job_id=job_id, attempt=attempt, reason="the server shut down", counted=False)
             log.info("job %s handed back to the queue", job_id)
         self.running.clear()
         self.submitted.clear()

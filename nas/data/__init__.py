@@ -5,7 +5,7 @@ from __future__ import annotations
 from nas.data.digits import DIGITS_COUNT, load_digits
 from nas.data.folder import load_folder
 from nas.data.npz import load_npz
-from nas.data.splits import DataError, DataSplits, make_splits
+from nas.data.splits import DataError, DataSplits, held_out_size, make_splits
 from nas.schemas import DatasetConfig, SearchConfig
 from search_spaces import SearchSpaceSpec, get_space
 
@@ -57,7 +57,7 @@ def usage_example(cfg: DatasetConfig, test_accuracy: float | None) -> str | None
     """Python that rebuilds a built-in dataset's test split and scores an exported model on it."""
     if cfg.name != "digits":
         return None
-    n_test = max(1, int(round(DIGITS_COUNT * cfg.test_fraction)))  # as make_splits takes it
+    n_test = held_out_size(DIGITS_COUNT, cfg.test_fraction)  # the first n_test of make_splits' permutation
     measured = f"  # the search measured {test_accuracy:.4f}" if test_accuracy is not None else ""
     return (
         "import numpy as np, torch\n"

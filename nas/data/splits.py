@@ -76,6 +76,11 @@ def check_labels(y: np.ndarray, n: int, source: str) -> np.ndarray:
     return y.astype(np.int64)
 
 
+def held_out_size(n: int, fraction: float) -> int:
+    """How many of `n` examples a split of `fraction` holds (at least one)."""
+    return max(1, int(round(n * fraction)))
+
+
 def make_splits(
     x: np.ndarray, y: np.ndarray, x_test: np.ndarray | None, y_test: np.ndarray | None,
     val_fraction: float, test_fraction: float, seed: int, source: str,
@@ -93,10 +98,10 @@ def make_splits(
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(y))
     if x_test is None:
-        n_test = max(1, int(round(len(y) * test_fraction)))
+        n_test = held_out_size(len(y), test_fraction)
         test_idx, order = order[:n_test], order[n_test:]
         x_test, y_test = x[test_idx], y[test_idx]
-    n_val = max(1, int(round(len(order) * val_fraction)))
+    n_val = held_out_size(len(order), val_fraction)
     val_idx, train_idx = order[:n_val], order[n_val:]
     if len(train_idx) < 2:
         raise DataError(f"{source}: too few examples ({len(y)}) to split into train / validation / test")

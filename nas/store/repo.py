@@ -307,38 +307,24 @@ def finish(
                   data={"status": status, "error": error, "error_kind": error_kind, "error_id": error_id})
 
 
-def requeue(db: Database, *, job_id: str, attempt: int, reason: str) -> str:
-    """Give a running attempt back to the queue (it resumes from its checkpoint) or fail it after max attempts."""
+def requeue(
+    db: Database, *, job_id: str, attempt: int, reason: str, delay_seconds: float = 0.0, counted: bool = True,
+) -> str:
+    """Give a running attempt back to the queue (it resumes from its checkpoint), or fail the job once it has
+    used max_attempts; returns the job's status.
+
+    delay_seconds: claimed again no sooner (a back-off after a transient error: disk full, database busy).
+    counted=False: the attempt is not held against the job (a clean shutdown); its number still grows on
+    the next claim, so the old attempt's writes stay fenced."""
     with db.session() as s:
         job = s.get(Job, job_id)
         if job is None or job.status != "running" or job.attempt != attempt:
             return job.status if job else "missing"
+        if not counted:
+            job.max_attempts += 1
         _give_back(s, job, reason)
-        return job.status
-
-
-def retry_later(db: Database, *, job_id: str, attempt: int, reason: str, delay_seconds: float) -> str:
-    """After a transient error (disk full, database busy): back to the queue, claimed again no sooner than
-    `delay_seconds` from now; the attempt counts, so a job that keeps failing ends after max_attempts."""
-    with db.session() as s:
-        job = s.get(Job, job_id)
-        if job is None or job.status != "running" or job.attempt != attempt:
-            return job.status if job else "missing"
-        _give_back(s, job, reason)
-        if job.status == "queued":
+        if job.status == "queued" and delay_seconds > 0:
             job.not_before = utcnow() + timedelta(seconds=delay_seconds)
-        return job.status
-
-
-def release(db: Database, *, job_id: str, attempt: int, reason: str) -> str:
-    """Hand a running attempt back to the queue on a clean shutdown: it resumes later, and this attempt does
-    not count towards max_attempts (the attempt number still grows, so the old attempt's writes stay fenced)."""
-    with db.session() as s:
-        job = s.get(Job, job_id)
-        if job is None or job.status != "running" or job.attempt != attempt:
-            return job.status if job else "missing"
-        job.max_attempts += 1
-        _give_back(s, job, reason)
         return job.status
 
 
