@@ -78,7 +78,7 @@ class _CandidateLog(ForwardingReporter):
 
     def candidate(self, candidate: Candidate) -> None:
         if candidate.arch_id not in self.logged:
-            with open(self.path, "a") as f:
+            with self.holding(), open(self.path, "a") as f:
                 f.write(candidate.model_dump_json() + "\n")
             self.logged.add(candidate.arch_id)
         self.inner.candidate(candidate)
@@ -110,7 +110,7 @@ def run_search(config: SearchConfig, reporter: Reporter | None = None, workdir: 
     torch.manual_seed(config.train.seed)
     supernet = HybridSupernet.from_spec(space)
     train_supernet(supernet, data, config.train, workdir, reporter)
-    save_tensors(workdir / SUPERNET_WEIGHTS, supernet)
+    save_tensors(workdir / SUPERNET_WEIGHTS, supernet, guard=reporter.holding)
     supernet.eval()
     timings["train_s"] = time.perf_counter() - t0
 
@@ -139,7 +139,7 @@ def run_search(config: SearchConfig, reporter: Reporter | None = None, workdir: 
         front=front, candidates=candidates,
         hypervolume=normalized_hypervolume(front, objectives, ref), reference_point=ref, timings=timings,
     )
-    write_text_atomic(workdir / RESULT, result.model_dump_json(indent=2))
+    write_text_atomic(workdir / RESULT, result.model_dump_json(indent=2), reporter.holding)
     return result
 
 
@@ -163,7 +163,7 @@ def finalize_front(
             metrics |= {f"finetuned_{k}": v for k, v in fine_tune(model, data, config.finalize, reporter).items()}
         metrics["test_accuracy"] = evaluator.test_accuracy(arch, model)
         exported = export_network(evaluator.supernet, arch, data.mean, data.std, model)
-        save_network(exported, space.input_shape, saved_model(workdir, cand.arch_id))
+        save_network(exported, space.input_shape, saved_model(workdir, cand.arch_id), reporter.holding)
         out.append(cand.model_copy(update={"metrics": metrics}))
         reporter.progress("finalize", i + 1, len(front), {"test_accuracy": metrics["test_accuracy"]})
     return out

@@ -6,6 +6,7 @@ the database. `should_stop()` lets the caller cancel between steps.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from nas.schemas import Candidate
@@ -33,6 +34,12 @@ class Reporter:
         """True asks the work to stop at the next safe point (cancellation)."""
         return False
 
+    def holding(self) -> AbstractContextManager[Any]:
+        """Held while a file of the run is renamed into place (a `nas.files.Guard`). A reporter for a queued
+        job holds the job and raises Cancelled if this attempt no longer owns it, so a lost attempt never
+        replaces the owner's checkpoint, weights or results."""
+        return nullcontext()
+
 
 class ForwardingReporter(Reporter):
     """Passes every event to another reporter; subclasses add to the events they care about."""
@@ -57,6 +64,9 @@ class ForwardingReporter(Reporter):
 
     def should_stop(self) -> bool:
         return self.inner.should_stop()
+
+    def holding(self) -> AbstractContextManager[Any]:
+        return self.inner.holding()
 
 
 class Cancelled(Exception):

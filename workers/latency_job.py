@@ -46,9 +46,10 @@ def _build(db: Database, request: LatencyBuildRequest, data_dir: Path, reporter:
             raise Cancelled(f"stopped during {phase}")
         reporter.progress(phase, n, total)
 
-    table = build_table(space, profile, out, request.calibration, progress=progress)
+    table = build_table(space, profile, out, request.calibration, progress=progress, guard=reporter.holding)
     report = validate_table(table, space, request.validation_samples, progress=progress)
-    with db.session() as s:
+    with db.session(immediate=True) as s:
+        repo.hold(s, job_id=reporter.job_id, attempt=reporter.attempt)  # a lost attempt registers nothing
         job = repo.get_job(s, reporter.job_id)
         owner = repo.user_by_id(s, job.owner_id) if job else None
         if owner is None:  # the job (or its owner) was deleted while it ran

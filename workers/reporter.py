@@ -10,9 +10,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from nas.progress import Reporter
+from nas.progress import Cancelled, Reporter
 from nas.schemas import Candidate
 from nas.store import Database, StaleAttempt, repo
 
@@ -58,6 +60,18 @@ class DatabaseReporter(Reporter):
 
     def should_stop(self) -> bool:
         return self.cancelled.is_set() or self.lost.is_set()
+
+    @contextmanager
+    def holding(self) -> Iterator[None]:
+        # the job's row stays locked until the file is in place: no requeue can hand the job to another
+        # attempt between the ownership check and the rename
+        try:
+            with self.db.session(immediate=True) as s:
+                repo.hold(s, **self._ids())
+                yield
+        except StaleAttempt:
+            self.lost.set()
+            raise Cancelled(f"attempt {self.attempt} no longer owns job {self.job_id}") from None
 
     def _guard(self, write, *args, **kwargs) -> None:
         try:

@@ -8,6 +8,7 @@ weights with recalibrated BN, or fine-tuned).
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 from torch import nn
 
-from nas.files import save_tensors
+from nas.files import Guard, save_tensors
 from search_spaces import Arch, HybridSupernet
 from search_spaces.standalone import Network
 
@@ -40,9 +41,9 @@ def export_network(
     return net.eval()
 
 
-def save_network(net: Network, input_shape: tuple[int, ...], path: Path) -> None:
+def save_network(net: Network, input_shape: tuple[int, ...], path: Path, guard: Guard = nullcontext) -> None:
     """Weights as safetensors; the plan and input shape go in the file's metadata, so the file alone rebuilds it."""
-    save_tensors(path, net, {"plan": json.dumps(net.plan), "input_shape": json.dumps(list(input_shape))})
+    save_tensors(path, net, {"plan": json.dumps(net.plan), "input_shape": json.dumps(list(input_shape))}, guard)
 
 
 def load_network(path: Path) -> tuple[Network, tuple[int, ...]]:

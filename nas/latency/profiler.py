@@ -13,6 +13,7 @@ import random
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ import numpy as np
 import torch
 from scipy.stats import kendalltau, spearmanr
 
+from nas.files import Guard
 from nas.latency.backends import backend_for
 from nas.latency.layers import arch_layers, space_layers
 from nas.latency.predictor import LatencyPredictor, fit_correction
@@ -99,8 +101,10 @@ def covering_archs(space: SearchSpaceSpec, wanted: set[str], cover: int, seed: i
 def build_table(
     space: SearchSpaceSpec, profile: HardwareProfile, out: Path, calibration: int = 20,
     archs: list[Arch] | None = None, progress: Progress | None = None, checkpoint_every: int = 10,
+    guard: Guard = nullcontext,
 ) -> LatencyTable:
-    """Time the layers of the whole space (or only those `archs` use) in context, resuming from `out`."""
+    """Time the layers of the whole space (or only those `archs` use) in context, resuming from `out`
+    (which only writes under `guard`)."""
     progress = progress or (lambda *_: None)
     t0 = time.perf_counter()
     table = _resume(out, space, profile)
@@ -121,14 +125,14 @@ def build_table(
             if n % checkpoint_every == 0:
                 table.build_seconds += time.perf_counter() - t0
                 t0 = time.perf_counter()
-                table.save(out)  # an interrupted build resumes from here
+                table.save(out, guard)  # an interrupted build resumes from here
         progress("networks", n, len(networks))
     if calibration > 0 and table.correction.networks == 0:
         rng = random.Random(CALIBRATION_SEED)  # the given archs hold the only layers a partial table has
         chosen = networks[:calibration] if archs is not None else [space.sample(rng) for _ in range(calibration)]
         _calibrate(table, measurer, chosen, progress)
     table.build_seconds += time.perf_counter() - t0
-    table.save(out)
+    table.save(out, guard)
     return table
 
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 import hashlib
 import json
 import statistics
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
 
-from nas.files import atomic_write
+from nas.files import Guard, atomic_write
 from nas.latency.profile import HardwareProfile
 from search_spaces import SearchSpaceSpec, UserError
 
@@ -93,8 +94,8 @@ class LatencyTable(BaseModel):
             raise TableError(f"this latency table was built for space {self.space.name!r} "
                              f"(input {self.space.input_shape}), not for {space.name!r} (input {list(space.input_shape)})")
 
-    def save(self, path: str | Path) -> None:
-        atomic_write(Path(path), lambda tmp: Path(tmp).write_text(self.model_dump_json(indent=1)))
+    def save(self, path: str | Path, guard: Guard = nullcontext) -> None:
+        atomic_write(Path(path), lambda tmp: Path(tmp).write_text(self.model_dump_json(indent=1)), guard)
 
     @classmethod
     def load(cls, path: str | Path) -> LatencyTable:

@@ -225,6 +225,11 @@ def _fenced(s: Session, job_id: str, attempt: int, **values: Any) -> None:
         raise StaleAttempt(f"job {job_id}: attempt {attempt} no longer owns it")
 
 
+def hold(s: Session, *, job_id: str, attempt: int) -> None:
+    """Lock the job's row for the rest of the transaction if `attempt` still owns it; else StaleAttempt."""
+    _fenced(s, job_id, attempt)
+
+
 def lease_states(db: Database, job_ids: Sequence[str]) -> dict[str, tuple[str | None, bool]]:
     """{job id: (lease owner, cancel requested)} of the running jobs among `job_ids`."""
     with db.session() as s:
@@ -316,8 +321,8 @@ def requeue(
     delay_seconds: claimed again no sooner (a back-off after a transient error: disk full, database busy).
     counted=False: the attempt is not held against the job (a clean shutdown); its number still grows on
     the next claim, so the old attempt's writes stay fenced."""
-    with db.session() as s:
-        job = s.get(Job, job_id)
+    with db.session(immediate=True) as s:
+        job = s.get(Job, job_id, with_for_update=True)
         if job is None or job.status != "running" or job.attempt != attempt:
             return job.status if job else "missing"
         if not counted:
@@ -342,10 +347,15 @@ def _give_back(s: Session, job: Job, reason: str) -> None:
 
 
 def requeue_expired(db: Database, now: datetime | None = None) -> list[str]:
-    """Every running job whose lease expired goes back to the queue (or fails at max attempts)."""
+    """Every running job whose lease expired goes back to the queue (or fails at max attempts).
+
+    The rows are locked as they are read (FOR UPDATE; SQLite: a write transaction from the start): on
+    PostgreSQL, a row another transaction is changing (the owner renewing or finishing, another
+    dispatcher) is read again once that commits, and left alone if it no longer matches."""
     now = now or utcnow()
     with db.session(immediate=True) as s:
-        expired = s.scalars(select(Job).where(Job.status == "running", Job.lease_expires_at < now)).all()
+        query = select(Job).where(Job.status == "running", Job.lease_expires_at < now).with_for_update()
+        expired = s.scalars(query).all()
         for job in expired:
             _give_back(s, job, f"lease of attempt {job.attempt} expired (worker lost)")
         return [job.id for job in expired]

@@ -7,16 +7,17 @@ crash leaves either the previous checkpoint or the new one, never a torn file. L
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from nas.files import atomic_write
+from nas.files import Guard, atomic_write
 
 
-def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    atomic_write(path, lambda tmp: torch.save(state, tmp))
+def save_checkpoint(path: Path, state: dict[str, Any], guard: Guard = nullcontext) -> None:
+    atomic_write(path, lambda tmp: torch.save(state, tmp), guard)
 
 
 def load_checkpoint(path: Path) -> dict[str, Any] | None:

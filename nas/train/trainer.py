@@ -93,7 +93,7 @@ def train_supernet(
         reporter.message(f"resumed supernet training from step {step}", step=step)
 
     def checkpoint() -> None:
-        save_checkpoint(ckpt_path, {
+        save_checkpoint(ckpt_path, guard=reporter.holding, state={
             "model": supernet.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
             "batches": batches.state(), "python_rng": list(rng.getstate()), "torch_rng": torch.get_rng_state(),
             "step": step,

@@ -1,12 +1,13 @@
 import threading
+import time
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text, update
 
 from nas.schemas import Candidate
 from nas.store import Database, StaleAttempt, migrate, repo
-from nas.store.models import utcnow
+from nas.store.models import Job, utcnow
 
 
 @pytest.fixture
@@ -128,6 +129,37 @@ def test_stale_attempt_writes_are_rejected(db):
     repo.finish(db, job_id=first.id, attempt=2, status="succeeded", hypervolume=0.5)
     with db.session() as s:
         assert repo.get_job(s, first.id).status == "succeeded"
+
+
+def _wait_for_a_lock_wait(db, deadline: float = 30.0) -> None:
+    """PostgreSQL: until some session waits on a row lock (SQLite shows no such thing: return at once)."""
+    if db.url.startswith("sqlite"):
+        return
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        with db.engine.connect() as conn:
+            if conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")).scalar():
+                return
+        time.sleep(0.05)
+    raise AssertionError("the requeue never waited for the owner's row lock")
+
+
+def test_requeueing_an_expired_lease_never_undoes_a_concurrent_finish(db):
+    """The owner finishes just as a dispatcher finds its lease expired: the finish stands."""
+    user, _ = make_user(db)
+    submit(db, user)
+    job = repo.claim_next(db, owner="w", lease_seconds=30)
+    requeued: list[list[str]] = []
+    with db.session(immediate=True) as owner:  # the owner's finish, in flight: row changed, not committed
+        owner.execute(update(Job).where(Job.id == job.id).values(status="succeeded"))
+        dispatcher = threading.Thread(
+            target=lambda: requeued.append(repo.requeue_expired(db, now=utcnow() + timedelta(seconds=60))))
+        dispatcher.start()
+        _wait_for_a_lock_wait(db)
+    dispatcher.join(timeout=60)
+    assert requeued == [[]]
+    with db.session() as s:
+        assert repo.get_job(s, job.id).status == "succeeded"
 
 
 def test_expired_leases_fail_after_max_attempts(db):

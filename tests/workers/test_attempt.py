@@ -72,3 +72,27 @@ def test_a_transient_error_retries_later_instead_of_failing(claimed, tmp_path):
         repo.get_job(s, job.id).not_before = utcnow() - timedelta(seconds=1)
     again = repo.claim_next(db, owner="test", lease_seconds=30)
     assert again is not None and again.id == job.id and again.attempt == 2
+
+
+def test_an_attempt_that_lost_its_job_writes_no_checkpoint(claimed, tmp_path):
+    """A stale attempt still training when another owns the job must not replace the owner's files."""
+    from nas.data import load_dataset
+    from nas.progress import Cancelled
+    from nas.schemas import DatasetConfig, TrainConfig
+    from nas.train import CHECKPOINT, train_supernet
+    from search_spaces import HybridSupernet, get_space
+    from workers.reporter import DatabaseReporter
+
+    db, job = claimed
+    stale = DatabaseReporter(db, job_id=job.id, attempt=job.attempt, owner="old", lease_seconds=30)
+    try:
+        assert repo.requeue_expired(db, now=utcnow() + timedelta(seconds=60)) == [job.id]
+        assert repo.claim_next(db, owner="new", lease_seconds=30).attempt == job.attempt + 1
+        data = load_dataset(DatasetConfig(name="digits")).normalized()
+        cfg = TrainConfig(steps=3, batch_size=8, checkpoint_every=1, warmup_steps=1)
+        with pytest.raises(Cancelled):
+            train_supernet(HybridSupernet.from_spec(get_space("hybrid-tiny")), data, cfg, tmp_path, stale)
+        assert not (tmp_path / CHECKPOINT).exists() and not list(tmp_path.glob(".*.tmp"))
+        assert stale.should_stop()
+    finally:
+        stale.close()
