@@ -10,6 +10,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from api.dashboard import routes as dashboard
 from api.errors import BodySizeLimit, install_error_handlers, truthful_openapi
 from api.routes import datasets, hardware, health, jobs, searches, spaces, users
+from api.streams import StreamSlots
 from nas import __version__
 from nas.settings import Settings
 from nas.store import Database, migrate
@@ -36,6 +37,7 @@ def create_app(settings: Settings, run_workers: bool = True) -> FastAPI:
     app = FastAPI(title="hybrid-nas", version=__version__, lifespan=lifespan,
                   description="Hardware-aware NAS for hybrid conv / attention / state-space networks.")
     app.state.db, app.state.settings = db, settings
+    app.state.streams = StreamSlots(settings.max_streams_per_user)
     install_error_handlers(app)
     truthful_openapi(app)
     for module in (health, users, spaces, jobs, searches, datasets, hardware):

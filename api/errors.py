@@ -40,6 +40,7 @@ def error_responses(*codes: int) -> dict[int | str, dict]:
     that reaches the database may also answer 503)."""
     text = {400: "Bad request", 401: "Missing or invalid token", 403: "Not allowed", 404: "Not found",
             409: "Conflict with the resource's state", 413: "Request too large", 422: "Invalid input",
+            429: "Too many open event streams: retry after Retry-After seconds",
             503: "The database is busy: nothing was changed, retry after Retry-After seconds"}
     return {code: {"model": ErrorBody, "description": text[code]} for code in (*codes, 503)}
 

@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     max_population: int = Field(1_000, ge=2, description="NAS_MAX_POPULATION: search.population")
     max_finalize_epochs: int = Field(200, ge=1, description="NAS_MAX_FINALIZE_EPOCHS: finalize.epochs")
     max_finalize_top_k: int = Field(20, ge=1, description="NAS_MAX_FINALIZE_TOP_K: finalize.top_k")
+    max_streams_per_user: int = Field(8, ge=1, description="NAS_MAX_STREAMS_PER_USER: live event streams one user "
+                                      "may hold open (per API process)")
     max_user_priority: int = Field(0, ge=-100, le=100, description="NAS_MAX_USER_PRIORITY: highest priority a "
                                    "non-admin may ask for (admins: up to 100)")
 

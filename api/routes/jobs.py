@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import DB, MAX_INT, CurrentUser, EventCursor, SessionDep, owned_job
 from api.errors import InvalidField, error_responses
 from api.models import JobList, JobOut, Status
+from api.streams import StreamSlots
 from nas.store import Database, repo
 from nas.store.models import FINISHED, User
 from workers.kinds import JOB_KINDS
@@ -28,8 +29,11 @@ def job_page(s, user: User, status: str | None, kind: str | None, limit: int, of
     return JobList(items=[JobOut.of(r) for r in rows], total=total, limit=limit, offset=offset)
 
 
-def event_stream(db: Database, job_id: str, start: int, request: Request) -> StreamingResponse:
-    """Server-sent events of a job from event id `start` on; the stream ends once the job has finished."""
+def event_stream(db: Database, job_id: str, start: int, request: Request, user: User) -> StreamingResponse:
+    """Server-sent events of a job from event id `start` on; the stream ends once the job has finished.
+    It counts against the user's open streams (a 429 at NAS_MAX_STREAMS_PER_USER) until it closes."""
+    slots: StreamSlots = request.app.state.streams
+    slots.take(user.id)
 
     def poll(cursor: int) -> tuple[list, bool]:
         with db.session() as s:
@@ -38,6 +42,13 @@ def event_stream(db: Database, job_id: str, start: int, request: Request) -> Str
             return batch, job is None or job.status in FINISHED
 
     async def stream() -> AsyncIterator[str]:
+        try:
+            async for chunk in follow():
+                yield chunk
+        finally:
+            slots.give_back(user.id)
+
+    async def follow() -> AsyncIterator[str]:
         cursor, idle = start, 0.0
         while True:
             batch, done = await run_in_threadpool(poll, cursor)  # database work never runs on the event loop
@@ -89,14 +100,14 @@ def add_job_routes(router: APIRouter, kind: str | None) -> None:
         repo.request_cancel(s, job=job)
         return JobOut.of(job)
 
-    @router.get("/{job_id}/events", responses={**EVENT_STREAM, **error_responses(401, 404)},
+    @router.get("/{job_id}/events", responses={**EVENT_STREAM, **error_responses(401, 404, 429)},
                 summary=f"Follow a {noun}'s events")
     def events(job_id: str, request: Request, user: CurrentUser, db: DB, start: EventCursor) -> StreamingResponse:
         """Server-sent events (status, progress, messages; for searches also candidates and fronts) from
         `after` (or Last-Event-ID) on; the stream ends once the job has finished."""
         with db.session() as s:
             job_id = owned_job(s, job_id, user, kind).id
-        return event_stream(db, job_id, start, request)
+        return event_stream(db, job_id, start, request, user)
 
 
 add_job_routes(router, kind=None)
