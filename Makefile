@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 TORCH_VERSION ?= 2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run search test lint browser bench clean
+.PHONY: setup run search test lint browser bench fuzz clean
 
 setup: $(STAMP)
 
@@ -38,6 +38,10 @@ lint: setup
 
 test: lint browser
 	$(BIN)/pytest -q
+
+# schemathesis over every operation at a large count (the suite runs the same test at 8 examples each)
+fuzz: setup
+	NAS_FUZZ_EXAMPLES=50 $(BIN)/pytest -q -s tests/api/test_openapi_conformance.py
 
 bench: setup
 	$(BIN)/python benchmarks/supernet_overhead.py

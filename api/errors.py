@@ -54,7 +54,8 @@ def describe(errors: list[dict]) -> tuple[str, list[FieldError]]:
 
 def truthful_openapi(app: FastAPI) -> None:
     """Make the spec say what the server sends: FastAPI documents its default validation body (`detail` as a
-    list) for 422s, while every error here is an ErrorBody; and every route may answer 503."""
+    list) for 422s, while every error here is an ErrorBody (as JSON, whatever the route's own media type); and
+    every route may answer 503, and every route that takes a body 400 (when it does not parse)."""
     build = app.openapi
 
     def openapi() -> dict:
@@ -68,8 +69,12 @@ def truthful_openapi(app: FastAPI) -> None:
                 for code, description in (("422", "Invalid input"), ("503", "The database is busy: retry later")):
                     if code == "422" and code not in responses:
                         continue  # a route without input answers no 422
-                    entry = responses.setdefault(code, {"description": description})
-                    entry["content"] = {"application/json": {"schema": error_body}}
+                    responses.setdefault(code, {"description": description})
+                if "requestBody" in operation:  # bytes that do not parse as the declared media type
+                    responses.setdefault("400", {"description": "Malformed body"})
+                for code, entry in responses.items():
+                    if int(code) >= 400:  # errors are JSON even where the route's own answer is not
+                        entry["content"] = {"application/json": {"schema": error_body}}
         schemas = spec.setdefault("components", {}).setdefault("schemas", {})
         schemas.setdefault("ErrorBody", ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}"))
         schemas.setdefault("FieldError", FieldError.model_json_schema())
