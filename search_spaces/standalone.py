@@ -115,6 +115,85 @@ def attention_mix(t: Tensor, qkv_w: Tensor, qkv_b: Tensor, proj_w: Tensor, proj_
     return F.linear(y.transpose(1, 2).reshape(b, n, heads * head_dim), proj_w, proj_b)
 
 
+def window_partition(t: Tensor, side: int, dims: int, window: int, grid: bool) -> tuple[Tensor, int]:
+    """(B, N, D) tokens of a side**dims map -> (B * groups, window**dims, D) groups of tokens, and the padded side.
+
+    The map is zero-padded to a multiple of `window`. Windows (MaxViT block attention) group neighbouring
+    tokens; grid groups (MaxViT grid attention) take every (side / window)-th token, a dilated global mix."""
+    b, _, d = t.shape
+    w = min(window, side)
+    padded = -(-side // w) * w
+    x = t.reshape(b, *(side,) * dims, d)
+    pad = padded - side
+    if pad:
+        x = F.pad(x, (0, 0, 0, pad) if dims == 1 else (0, 0, 0, pad, 0, pad))
+    g = padded // w
+    if dims == 1:
+        x = x.reshape(b, w, g, d).transpose(1, 2) if grid else x.reshape(b, g, w, d)
+        return x.reshape(b * g, w, d), padded
+    if grid:  # (B, w, g, w, g, D): a group holds the tokens that share (row mod g, col mod g)
+        x = x.reshape(b, w, g, w, g, d).permute(0, 2, 4, 1, 3, 5)
+    else:  # (B, g, w, g, w, D): a group is a w x w window
+        x = x.reshape(b, g, w, g, w, d).permute(0, 1, 3, 2, 4, 5)
+    return x.reshape(b * g * g, w * w, d), padded
+
+
+def window_merge(groups: Tensor, b: int, side: int, padded: int, dims: int, window: int, grid: bool) -> Tensor:
+    """The inverse of window_partition: (B * groups, window**dims, D) -> (B, side**dims, D)."""
+    d = groups.shape[-1]
+    w = min(window, side)
+    g = padded // w
+    if dims == 1:
+        x = groups.reshape(b, g, w, d)
+        x = x.transpose(1, 2).reshape(b, padded, d) if grid else x.reshape(b, padded, d)
+        return x[:, :side]
+    x = groups.reshape(b, g, g, w, w, d)
+    x = x.permute(0, 3, 1, 4, 2, 5) if grid else x.permute(0, 1, 3, 2, 4, 5)
+    return x.reshape(b, padded, padded, d)[:, :side, :side].reshape(b, side * side, d)
+
+
+def window_attention_mix(
+    t: Tensor, side: int, dims: int, qkv_w: Tensor, qkv_b: Tensor, proj_w: Tensor, proj_b: Tensor, head_dim: int,
+    window: int, grid: bool,
+) -> Tensor:
+    """Multi-head self-attention within windows (or grid groups) of (B, N, C) tokens; cost linear in N."""
+    b, n, _ = t.shape
+    heads = qkv_w.shape[0] // (3 * head_dim)
+    groups, padded = window_partition(F.linear(t, qkv_w, qkv_b), side, dims, window, grid)  # zero q, k, v in padding
+    m = groups.shape[1]
+    qkv = groups.reshape(-1, m, 3, heads, head_dim).permute(2, 0, 3, 1, 4)  # (3, B*G, H, m, d)
+    y = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2]).transpose(1, 2).reshape(-1, m, heads * head_dim)
+    return F.linear(window_merge(y, b, side, padded, dims, window, grid), proj_w, proj_b)
+
+
+def long_conv_kernel(sub_kernels: Tensor, length: int) -> Tensor:
+    """SGConv's global kernel: sub-kernel i (C, d), stretched to d * 2**i taps and scaled by 2**-i, concatenated
+    and cut (or zero-padded) to `length` taps. sub_kernels: (C, S, d) -> (C, length)."""
+    c, scales, d = sub_kernels.shape
+    parts = [F.interpolate(sub_kernels[:, i : i + 1, :], scale_factor=2**i, mode="linear", align_corners=False)[:, 0]
+             * 0.5**i for i in range(scales)]
+    kernel = torch.cat(parts, dim=-1)
+    if kernel.shape[-1] >= length:
+        return kernel[:, :length]
+    return F.pad(kernel, (0, length - kernel.shape[-1]))
+
+
+def long_conv(u: Tensor, kernel: Tensor, D: Tensor) -> Tensor:
+    """Causal depthwise convolution of (B, L, C) tokens with a (C, L) kernel, plus a skip D * u; as a plain
+    convolution (what ONNX runs; the supernet computes the same by FFT, see `long_conv_fft`)."""
+    length = u.shape[1]
+    x = F.pad(u.transpose(1, 2), (length - 1, 0))
+    y = F.conv1d(x, kernel.flip(-1).unsqueeze(1), groups=kernel.shape[0])
+    return y.transpose(1, 2) + u * D
+
+
+def long_conv_fft(u: Tensor, kernel: Tensor, D: Tensor) -> Tensor:
+    """`long_conv` computed by FFT in O(L log L): the same result up to float rounding."""
+    length = u.shape[1]
+    spectrum = torch.fft.rfft(u.transpose(1, 2), n=2 * length) * torch.fft.rfft(kernel, n=2 * length)
+    return torch.fft.irfft(spectrum, n=2 * length)[..., :length].transpose(1, 2) + u * D
+
+
 def ssm_mix(
     u: Tensor,
     in_w: Tensor,
@@ -227,9 +306,13 @@ class AttentionBlock(nn.Module):
             x = self.transition(x)
         x = x + self.pos(x)
         t = to_tokens(x)
-        t = t + attention_mix(self.norm1(t), self.qkv.weight, self.qkv.bias, self.proj.weight, self.proj.bias, self.head_dim)
+        t = t + self.mix(self.norm1(t), x)
         t = t + self.fc2(F.gelu(self.fc1(self.norm2(t))))
         return from_tokens(t, x)
+
+    def mix(self, t: Tensor, x: Tensor) -> Tensor:
+        """The token mixer on normalized tokens `t` of the map `x`: global attention here."""
+        return attention_mix(t, self.qkv.weight, self.qkv.bias, self.proj.weight, self.proj.bias, self.head_dim)
 
 
 class SSMBlock(nn.Module):
@@ -259,6 +342,79 @@ class SSMBlock(nn.Module):
             self.norm(t), self.in_proj.weight, self.conv.weight, cast(Tensor, self.conv.bias), self.dt_bias, self.A_log,
             self.D, self.out_proj.weight, self.state, self.head_dim, self.chunk, self.bidirectional,
         )
+        return from_tokens(t, x)
+
+
+class FusedMBConv(nn.Module):
+    """Fused inverted residual (EfficientNetV2): a full kxk expansion conv (strided), then a 1x1 projection."""
+
+    def __init__(self, dims: int, cin: int, cout: int, mid: int, kernel: int, stride: int):
+        super().__init__()
+        self.expand = ConvNormAct(dims, cin, mid, kernel, stride)
+        self.project = ConvNormAct(dims, mid, cout, act=False)
+        self.residual = stride == 1 and cin == cout
+
+    def forward(self, x: Tensor) -> Tensor:
+        y = self.project(self.expand(x))
+        return x + y if self.residual else y
+
+
+class GatedCNNBlock(nn.Module):
+    """MambaOut's gated CNN block: the Mamba block without its SSM. Pre-norm, a 1x1 conv to a gate and a
+    value, a depthwise kxk conv on the value, SiLU(gate) * value, a 1x1 projection, a residual."""
+
+    def __init__(self, dims: int, cin: int, cout: int, stride: int, transition: bool, hidden: int, kernel: int):
+        super().__init__()
+        self.transition = Transition(dims, cin, cout, stride) if transition else None
+        self.norm = norm_nd(dims, cout)
+        self.fc1 = conv_nd(dims, cout, 2 * hidden, 1, bias=True)
+        self.dw = conv_nd(dims, hidden, hidden, kernel, groups=hidden, bias=True)
+        self.fc2 = conv_nd(dims, hidden, cout, 1, bias=True)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.transition is not None:
+            x = self.transition(x)
+        gate, value = self.fc1(self.norm(x)).chunk(2, dim=1)
+        return x + self.fc2(F.silu(gate) * self.dw(value))
+
+
+class WindowAttentionBlock(AttentionBlock):
+    """MaxViT's multi-axis attention, one axis per block: attention within local windows, or across a sparse
+    grid (every (side / window)-th token); otherwise as AttentionBlock (position conv, MLP)."""
+
+    def __init__(self, dims: int, cin: int, cout: int, stride: int, transition: bool, heads: int, head_dim: int,
+                 mlp_hidden: int, window: int, grid: bool):
+        super().__init__(dims, cin, cout, stride, transition, heads, head_dim, mlp_hidden)
+        self.window, self.grid = window, grid
+
+    def mix(self, t: Tensor, x: Tensor) -> Tensor:
+        return window_attention_mix(t, x.shape[-1], x.dim() - 2, self.qkv.weight, self.qkv.bias, self.proj.weight,
+                                    self.proj.bias, self.head_dim, self.window, self.grid)
+
+
+class LongConvBlock(nn.Module):
+    """SGConv / S4D-style global convolution over the tokens (a kernel as long as the sequence, built from a
+    few sub-kernels), gated by GELU and projected, then a pre-norm MLP."""
+
+    def __init__(self, dims: int, cin: int, cout: int, stride: int, transition: bool, sub_kernel: int, scales: int,
+                 mlp_hidden: int):
+        super().__init__()
+        self.transition = Transition(dims, cin, cout, stride) if transition else None
+        self.norm1 = nn.LayerNorm(cout)
+        self.sub_kernels = nn.Parameter(torch.zeros(cout, scales, sub_kernel))
+        self.D = nn.Parameter(torch.ones(cout))
+        self.out_proj = nn.Linear(cout, cout)
+        self.norm2 = nn.LayerNorm(cout)
+        self.fc1 = nn.Linear(cout, mlp_hidden)
+        self.fc2 = nn.Linear(mlp_hidden, cout)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.transition is not None:
+            x = self.transition(x)
+        t = to_tokens(x)
+        kernel = long_conv_kernel(self.sub_kernels, t.shape[1])
+        t = t + self.out_proj(F.gelu(long_conv(self.norm1(t), kernel, self.D)))
+        t = t + self.fc2(F.gelu(self.fc1(self.norm2(t))))
         return from_tokens(t, x)
 
 
@@ -316,6 +472,10 @@ LAYERS: dict[str, Callable[..., nn.Module]] = {
     "conv": MBConv,
     "attention": AttentionBlock,
     "ssm": SSMBlock,
+    "fused": FusedMBConv,
+    "gated": GatedCNNBlock,
+    "window": WindowAttentionBlock,
+    "longconv": LongConvBlock,
     "head": Head,
 }
 

@@ -33,7 +33,7 @@ from tests.nas.test_latency import profile
 
 # ---- a MambaOut-style gated CNN block, written as a user would -------------------------------------------
 class GatedLayer(LayerChoice):
-    type: Literal["gated"] = "gated"
+    type: Literal["user_gated"] = "user_gated"
     expand: int
     kernel: int
 
@@ -110,26 +110,26 @@ class ElasticGated(ElasticBlock):
 SPACE = {
     "name": "gated-test", "input": {"kind": "image", "channels": 1, "size": 8, "scales": [0.75, 1.0]},
     "num_classes": 10, "stem": {"widths": [8]},
-    "stages": [{"depths": [1, 2], "widths": [8, 16], "stride": 1, "blocks": ["conv", "gated"]},
-               {"depths": [1, 2], "widths": [16], "stride": 2, "blocks": ["gated", "attention"]}],
+    "stages": [{"depths": [1, 2], "widths": [8, 16], "stride": 1, "blocks": ["conv", "user_gated"]},
+               {"depths": [1, 2], "widths": [16], "stride": 2, "blocks": ["user_gated", "attention"]}],
     "block_params": {"conv": {"kernels": [3], "expands": [1, 2], "se": [False]},
                      "attention": {"heads": [1, 2], "head_dim": 8, "mlp_ratios": [1]},
-                     "gated": {"expands": [1, 2], "kernels": [3, 5]}},
+                     "user_gated": {"expands": [1, 2], "kernels": [3, 5]}},
 }
 
 
 @pytest.fixture(scope="module")
 def space():
-    register_block("gated", choice=GatedLayer, params=GatedParams, static=GatedConv, count=count_gated,
+    register_block("user_gated", choice=GatedLayer, params=GatedParams, static=GatedConv, count=count_gated,
                    label="gated CNN (MambaOut)", colour="#fbcfe8")(ElasticGated)
     yield space_from_dict(SPACE)
-    unregister_block("gated")
+    unregister_block("user_gated")
 
 
 def _archs(space, n=30):
     rng = random.Random(0)
     archs = [space.largest(), space.smallest()] + [space.sample(rng) for _ in range(n)]
-    assert any("gated" in a.layer_types() for a in archs)
+    assert any("user_gated" in a.layer_types() for a in archs)
     return archs
 
 
@@ -156,7 +156,7 @@ def test_extract_and_counts_are_exact(space):
 
 def test_latency_layers_and_prediction(space):
     wanted = {layer_key(e, s) for e, s in space_layers(space)}
-    assert any(json.loads(k)["layer"]["type"] == "gated" for k in wanted)
+    assert any(json.loads(k)["layer"]["type"] == "user_gated" for k in wanted)
     rng = np.random.default_rng(0)
     entries = [Entry(layer=e, input_size=s, ms=float(rng.uniform(0.01, 1))) for e, s in space_layers(space)]
     table = LatencyTable(space=space_ref(space), profile=profile(), entries=entries)
@@ -170,7 +170,7 @@ def test_latency_layers_and_prediction(space):
 
 def test_exports_of_an_arch_with_the_new_family(space, tmp_path):
     net = HybridSupernet.from_spec(space).eval()
-    arch = next(a for a in _archs(space) if "gated" in a.layer_types())
+    arch = next(a for a in _archs(space) if "user_gated" in a.layer_types())
     exported = export_network(net, arch, [0.5], [2.0])
     info = {"arch_id": arch.id, "arch": arch.to_dict(), "metrics": {}, "space": {"name": space.name, "version": 1},
             "input_shape": list(space.input_shape), "normalization": {"mean": [0.5], "std": [2.0]}}

@@ -119,6 +119,9 @@ def write_onnx(net: torch.nn.Module, example: torch.Tensor, path: Path, metadata
     """ONNX with a dynamic batch dimension (input 'x', output 'logits'), and `metadata` as the model's
     metadata properties."""
     batch = torch.export.Dim("batch", min=1, max=4096)
+    # traced with a batch of 2: with a batch of 1 the tracer may treat the batch as the constant 1 (torch
+    # specializes size-1 dimensions, e.g. in 1-D convolutions) and the model would refuse other batches
+    example = example[:1].expand(2, *example.shape[1:]).contiguous()
     with quiet_exporter():
         program = torch.onnx.export(
             net.eval(), (example,), dynamo=True, input_names=["x"], output_names=["logits"],

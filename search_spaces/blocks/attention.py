@@ -6,6 +6,7 @@ elastic MLP ratio.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
 import torch
@@ -42,13 +43,18 @@ class AttentionParams(FamilyParams):
 
 
 def count_attention(p: dict[str, Any], size: int) -> Counts:
+    return count_attention_block(p, size, lambda side: (side ** p["dims"]) ** 2)
+
+
+def count_attention_block(p: dict[str, Any], size: int, pairs: Callable[[int], int]) -> Counts:
+    """Counts of an AttentionBlock whose mixer scores `pairs(side)` query-key pairs per head dim."""
     entry = transition_counts(p, size)
     size = entry[-1].size
     c, d, inner, hidden = p["cout"], p["dims"], p["heads"] * p["head_dim"], p["mlp_hidden"]
     n = size**d  # tokens
     pos = Counts(c * 3**d + c, c * 3**d * n, size)
     norms = Counts(4 * c, 0, size)
-    sdpa = Counts(0, 2 * n * n * inner, size)  # q k^T and attn v
+    sdpa = Counts(0, 2 * pairs(size) * inner, size)  # q k^T and attn v
     parts = [pos, norms, linear(c, 3 * inner, n), sdpa, linear(inner, c, n), linear(c, hidden, n), linear(hidden, c, n)]
     return total(*entry, *parts, size=size)
 
@@ -87,9 +93,13 @@ class ElasticAttention(TokenBlock):
         t = to_tokens(x)  # (B, N, C)
         qkv = self._qkv(cout, layer.heads)
         proj = self.proj.weights(layer.heads * self.head_dim, cout)
-        t = t + attention_mix(self.norm1(t), qkv["weight"], qkv["bias"], proj["weight"], proj["bias"], self.head_dim)
+        t = t + self.mix(self.norm1(t), x, qkv, proj, layer)
         t = t + self.fc2(F.gelu(self.fc1(self.norm2(t), cout * layer.mlp_ratio)), cout)
         return from_tokens(t, x)
+
+    def mix(self, t: Tensor, x: Tensor, qkv: dict[str, Tensor], proj: dict[str, Tensor], layer: Any) -> Tensor:
+        """The token mixer (as the static block's `mix`), with sliced weights: global attention here."""
+        return attention_mix(t, qkv["weight"], qkv["bias"], proj["weight"], proj["bias"], self.head_dim)
 
     @staticmethod
     def static_config(at: Placement, layer: AttentionLayer, params: AttentionParams) -> dict[str, Any]:

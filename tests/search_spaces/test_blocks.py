@@ -12,6 +12,8 @@ CUSTOM = {  # options other than the defaults, where the defaults would make the
     "conv": {"kernels": [3, 5, 7], "expands": [1, 3], "se": [False, True]},
     "attention": {"heads": [1, 2, 3], "head_dim": 8, "mlp_ratios": [1, 2]},
     "ssm": {"states": [4, 8], "expands": [1, 2], "head_dim": 8, "chunk": 4},
+    "window": {"heads": [1, 2], "head_dim": 8, "mlp_ratios": [1, 2], "windows": [3, 4], "grid": [False, True]},
+    "longconv": {"sub_kernels": [2, 4], "mlp_ratios": [1, 2], "scales": 4},
 }
 
 
