@@ -10,6 +10,7 @@ Layout: images are (B, C, H, W), sequences (B, C, L); token blocks work on (B, N
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import cast
 
@@ -222,6 +223,51 @@ def ssm_mix(
     return F.linear(y * F.silu(z), out_w)
 
 
+@functools.lru_cache(maxsize=256)
+def scan_order(side: int, dims: int, direction: int, atrous: bool) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The token order of scan `direction` over a side**dims map, and its inverse permutation.
+
+    Directions: 0 row-major, 1 its reverse, 2 column-major, 3 its reverse (a sequence has no columns:
+    2 and 3 scan it as 0 and 1 do). Atrous (EfficientVMamba): the scan visits the tokens of even rows and
+    columns first, then the other parities, so consecutive steps are two tokens apart. Plain Python, so
+    the orders are constants in traced and exported graphs."""
+    positions = [divmod(p, side) for p in range(side**dims)] if dims == 2 else [(0, p) for p in range(side)]
+
+    def key(p: int) -> tuple[int, ...]:
+        i, j = positions[p]
+        parity = (i % 2, j % 2) if atrous else (0, 0)
+        return parity + ((j, i) if direction >= 2 else (i, j))
+
+    order = sorted(range(len(positions)), key=key)
+    if direction % 2:
+        order.reverse()
+    inverse = [0] * len(order)
+    for rank, p in enumerate(order):
+        inverse[p] = rank
+    return tuple(order), tuple(inverse)
+
+
+def multi_scan_mix(
+    u: Tensor, side: int, dims: int, in_w: Tensor, scans: list[tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]],
+    out_w: Tensor, state: int, head_dim: int, chunk: int, atrous: bool,
+) -> Tensor:
+    """Vision-Mamba style mixer on (B, L, C) tokens: a shared in-projection to gate z and input x, then one
+    selective scan per direction, each with its own B / C / dt projection, causal conv and decay (scans:
+    [(proj_w, conv_w, conv_b, dt_bias, A_log, D), ...]), summed in token order, gated and projected."""
+    inner = in_w.shape[0] // 2
+    z, xs = torch.split(F.linear(u, in_w), [inner, inner], dim=-1)
+    y = torch.zeros_like(xs)
+    for direction, (proj_w, conv_w, conv_b, dt_bias, A_log, D) in enumerate(scans):
+        # int(): under torch.jit.trace a size is a traced tensor; the orders depend on the (fixed) map size
+        orders = scan_order(int(side), dims, direction, atrous)
+        order, inverse = (torch.tensor(o, device=u.device) for o in orders)
+        Bm, Cm, dt = torch.split(F.linear(u, proj_w)[:, order], [state, state, dt_bias.shape[0]], dim=-1)
+        scanned = _ssm_direction(xs[:, order], Bm, Cm, dt, conv_w, conv_b, dt_bias, -torch.exp(A_log), D,
+                                 head_dim, chunk)
+        y = y + scanned[:, inverse]
+    return F.linear(y * F.silu(z), out_w)
+
+
 def _ssm_direction(xs, Bm, Cm, dt, conv_w, conv_b, dt_bias, A, D, head_dim: int, chunk: int) -> Tensor:
     b, length, inner = xs.shape
     k = conv_w.shape[-1]
@@ -418,6 +464,48 @@ class LongConvBlock(nn.Module):
         return from_tokens(t, x)
 
 
+class ScanDirection(nn.Module):
+    """One scan direction's own weights in a VisionSSMBlock."""
+
+    def __init__(self, cout: int, inner: int, state: int, heads: int, conv_kernel: int):
+        super().__init__()
+        self.proj = nn.Linear(cout, 2 * state + heads, bias=False)  # B, C and dt
+        self.conv = nn.Conv1d(inner, inner, conv_kernel, groups=inner)
+        self.dt_bias = nn.Parameter(torch.zeros(heads))
+        self.A_log = nn.Parameter(torch.zeros(heads))
+        self.D = nn.Parameter(torch.ones(heads))
+
+    def weights(self) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+        return self.proj.weight, self.conv.weight, cast(Tensor, self.conv.bias), self.dt_bias, self.A_log, self.D
+
+
+class VisionSSMBlock(nn.Module):
+    """Pre-norm selective state-space mixer scanned in 1, 2 or 4 directions with separate weights per
+    direction (Vision Mamba, VCMamba), optionally in atrous order (EfficientVMamba), with a residual."""
+
+    def __init__(
+        self, dims: int, cin: int, cout: int, stride: int, transition: bool, inner: int, state: int,
+        head_dim: int, conv_kernel: int, chunk: int, directions: int, atrous: bool,
+    ):
+        super().__init__()
+        self.transition = Transition(dims, cin, cout, stride) if transition else None
+        self.norm = nn.LayerNorm(cout)
+        self.in_proj = nn.Linear(cout, 2 * inner, bias=False)
+        self.scans = nn.ModuleList(
+            ScanDirection(cout, inner, state, inner // head_dim, conv_kernel) for _ in range(directions))
+        self.out_proj = nn.Linear(inner, cout, bias=False)
+        self.state, self.head_dim, self.chunk, self.atrous = state, head_dim, chunk, atrous
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.transition is not None:
+            x = self.transition(x)
+        t = to_tokens(x)
+        scans = [cast(ScanDirection, s).weights() for s in self.scans]
+        t = t + multi_scan_mix(self.norm(t), x.shape[-1], x.dim() - 2, self.in_proj.weight, scans,
+                               self.out_proj.weight, self.state, self.head_dim, self.chunk, self.atrous)
+        return from_tokens(t, x)
+
+
 class Head(nn.Module):
     """Optional 1x1 feature layer, global average pool, dropout, linear classifier."""
 
@@ -476,6 +564,7 @@ LAYERS: dict[str, Callable[..., nn.Module]] = {
     "gated": GatedCNNBlock,
     "window": WindowAttentionBlock,
     "longconv": LongConvBlock,
+    "vssm": VisionSSMBlock,
     "head": Head,
 }
 

@@ -50,17 +50,23 @@ class SSMParams(FamilyParams):
         return f"x ssm expand {bad[0]} must be a multiple of ssm head_dim {self.head_dim}" if bad else None
 
 
+def scan_macs(length: int, inner: int, state: int, head_dim: int, chunk: int) -> int:
+    """MACs of one chunked selective scan (standalone.chunked_scan) over `length` tokens."""
+    h, q = inner // head_dim, chunk
+    chunks = math.ceil(length / q)
+    macs = chunks * (q * q * state + h * q * q * head_dim)  # within chunks
+    if chunks > 1:  # chunk states, the state carried between chunks, and its contribution
+        macs += chunks * 2 * q * state * h * head_dim + chunks * chunks * h * head_dim * state
+    return macs
+
+
 def count_ssm(p: dict[str, Any], size: int) -> Counts:
     entry = transition_counts(p, size)
     size = entry[-1].size
-    c, e, n, hd, k, q = p["cout"], p["inner"], p["state"], p["head_dim"], p["conv_kernel"], p["chunk"]
+    c, e, n, hd, k = p["cout"], p["inner"], p["state"], p["head_dim"], p["conv_kernel"]
     h = e // hd
     length = size ** p["dims"]
-    chunks = math.ceil(length / q)
-    scan = chunks * (q * q * n + h * q * q * hd)  # within chunks
-    if chunks > 1:  # chunk states, the state carried between chunks, and its contribution
-        scan += chunks * 2 * q * n * h * hd + chunks * chunks * h * hd * n
-    per_direction = length * e * k + scan
+    per_direction = length * e * k + scan_macs(length, e, n, hd, p["chunk"])
     directions = 2 if p["bidirectional"] else 1
     params = 2 * c + c * (2 * e + 2 * n + h) + e * k + e + 3 * h + e * c
     macs = length * c * (2 * e + 2 * n + h) + directions * per_direction + length * e * c

@@ -14,6 +14,7 @@ CUSTOM = {  # options other than the defaults, where the defaults would make the
     "ssm": {"states": [4, 8], "expands": [1, 2], "head_dim": 8, "chunk": 4},
     "window": {"heads": [1, 2], "head_dim": 8, "mlp_ratios": [1, 2], "windows": [3, 4], "grid": [False, True]},
     "longconv": {"sub_kernels": [2, 4], "mlp_ratios": [1, 2], "scales": 4},
+    "vssm": {"states": [4, 8], "expands": [1, 2], "head_dim": 8, "chunk": 4, "directions": [1, 2, 4]},
 }
 
 

@@ -16,11 +16,22 @@ from search_spaces import (
     space_from_dict,
 )
 
-PRESETS = ["hybrid-tiny", "hybrid-small", "hybrid-seq", "hybrid-mobile"]
+PRESETS = list_presets()
+PUBLISHED = ["maxvit", "mambaout", "vcmamba", "mobile"]  # designs from the papers, at 224 and 32 (-small)
 
 
 def test_presets_are_listed():
-    assert set(PRESETS) <= set(list_presets())
+    expected = {"hybrid-tiny", "hybrid-small", "hybrid-seq", "hybrid-mobile"}
+    expected |= {n for name in PUBLISHED for n in (name, f"{name}-small")}
+    assert expected <= set(PRESETS)
+
+
+@pytest.mark.parametrize("name", PUBLISHED)
+def test_published_presets_mix_families_at_224_and_32(name):
+    for preset, size in ((name, 224), (f"{name}-small", 32)):
+        space = get_space(preset)
+        assert space.input.size == size
+        assert len({b for stage in space.stages for b in stage.blocks}) >= 2
 
 
 @pytest.mark.parametrize("name", PRESETS)
