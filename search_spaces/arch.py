@@ -11,7 +11,15 @@ import json
 from functools import cached_property
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, SerializeAsAny, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    SerializeAsAny,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    model_serializer,
+)
 
 from search_spaces import registry
 
@@ -21,9 +29,20 @@ class _Frozen(BaseModel):
 
 
 class LayerChoice(_Frozen):
-    """Base of every block family's per-layer choices; `type` names the family."""
+    """Base of every block family's per-layer choices; `type` names the family.
+
+    A choice added to a family later gets a default that reproduces the family as it was, and is left
+    out of the JSON while it holds that default: archs saved before keep their JSON and so their id."""
 
     type: str
+
+    @model_serializer(mode="wrap")
+    def _without_defaults(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data = handler(self)
+        for name, spec in type(self).model_fields.items():
+            if name != "type" and not spec.is_required() and data.get(name) == spec.default:
+                data.pop(name)
+        return data
 
 
 def _as_layer(value: Any) -> Any:

@@ -107,11 +107,29 @@ def resize(x: Tensor, size: int, dims: int) -> Tensor:
     return F.interpolate(x, size=(size,) * dims, mode=mode, align_corners=False)
 
 
+def conv_projection(t: Tensor, like: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+    """CvT's convolutional projection: a depthwise conv over the token map with three outputs per channel,
+    one each for q, k and v. (B, N, C) tokens of the map `like` -> (B, N, 3, C)."""
+    b, n, c = t.shape
+    conv = F.conv2d if like.dim() == 4 else F.conv1d
+    y = conv(from_tokens(t, like), weight, bias, 1, weight.shape[-1] // 2, 1, c)  # (B, 3C, *S)
+    return y.reshape(b, c, 3, n).permute(0, 3, 2, 1)
+
+
+def qkv_project(t: Tensor, qkv_w: Tensor, qkv_b: Tensor) -> Tensor:
+    """q, k and v of (B, N, C) tokens, or of (B, N, 3, C) per-part inputs (a conv projection): (B, N, 3 * inner)."""
+    if t.dim() == 3:
+        return F.linear(t, qkv_w, qkv_b)
+    parts = qkv_w.reshape(3, -1, t.shape[-1])  # (3, inner, C)
+    return torch.einsum("bnpc,pic->bnpi", t, parts).flatten(2) + qkv_b
+
+
 def attention_mix(t: Tensor, qkv_w: Tensor, qkv_b: Tensor, proj_w: Tensor, proj_b: Tensor, head_dim: int) -> Tensor:
-    """Multi-head self-attention on (B, N, C) tokens; the head count follows from qkv_w."""
-    b, n, _ = t.shape
+    """Multi-head self-attention on (B, N, C) tokens (or conv-projected (B, N, 3, C)); the head count
+    follows from qkv_w."""
+    b, n = t.shape[:2]
     heads = qkv_w.shape[0] // (3 * head_dim)
-    qkv = F.linear(t, qkv_w, qkv_b).reshape(b, n, 3, heads, head_dim).permute(2, 0, 3, 1, 4)  # (3, B, H, N, d)
+    qkv = qkv_project(t, qkv_w, qkv_b).reshape(b, n, 3, heads, head_dim).permute(2, 0, 3, 1, 4)  # (3, B, H, N, d)
     y = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2])  # (B, H, N, d)
     return F.linear(y.transpose(1, 2).reshape(b, n, heads * head_dim), proj_w, proj_b)
 
@@ -157,10 +175,11 @@ def window_attention_mix(
     t: Tensor, side: int, dims: int, qkv_w: Tensor, qkv_b: Tensor, proj_w: Tensor, proj_b: Tensor, head_dim: int,
     window: int, grid: bool,
 ) -> Tensor:
-    """Multi-head self-attention within windows (or grid groups) of (B, N, C) tokens; cost linear in N."""
-    b, n, _ = t.shape
+    """Multi-head self-attention within windows (or grid groups) of (B, N, C) tokens (or conv-projected
+    (B, N, 3, C)); cost linear in N."""
+    b = t.shape[0]
     heads = qkv_w.shape[0] // (3 * head_dim)
-    groups, padded = window_partition(F.linear(t, qkv_w, qkv_b), side, dims, window, grid)  # zero q, k, v in padding
+    groups, padded = window_partition(qkv_project(t, qkv_w, qkv_b), side, dims, window, grid)  # zero q, k, v in padding
     m = groups.shape[1]
     qkv = groups.reshape(-1, m, 3, heads, head_dim).permute(2, 0, 3, 1, 4)  # (3, B*G, H, m, d)
     y = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2]).transpose(1, 2).reshape(-1, m, heads * head_dim)
@@ -333,13 +352,16 @@ class Transition(nn.Module):
 
 
 class AttentionBlock(nn.Module):
-    """Conv position encoding, pre-norm multi-head self-attention, pre-norm MLP."""
+    """Conv position encoding, pre-norm multi-head self-attention (q, k, v from a linear or, with
+    conv_qkv, CvT's convolutional projection), pre-norm MLP."""
 
-    def __init__(self, dims: int, cin: int, cout: int, stride: int, transition: bool, heads: int, head_dim: int, mlp_hidden: int):
+    def __init__(self, dims: int, cin: int, cout: int, stride: int, transition: bool, heads: int, head_dim: int,
+                 mlp_hidden: int, conv_qkv: bool = False):
         super().__init__()
         self.transition = Transition(dims, cin, cout, stride) if transition else None
         self.pos = conv_nd(dims, cout, cout, 3, groups=cout, bias=True)
         self.norm1 = nn.LayerNorm(cout)
+        self.qkv_conv = conv_nd(dims, cout, 3 * cout, 3, groups=cout, bias=True) if conv_qkv else None
         self.qkv = nn.Linear(cout, 3 * heads * head_dim)
         self.proj = nn.Linear(heads * head_dim, cout)
         self.norm2 = nn.LayerNorm(cout)
@@ -352,7 +374,10 @@ class AttentionBlock(nn.Module):
             x = self.transition(x)
         x = x + self.pos(x)
         t = to_tokens(x)
-        t = t + self.mix(self.norm1(t), x)
+        u = self.norm1(t)
+        if self.qkv_conv is not None:
+            u = conv_projection(u, x, self.qkv_conv.weight, cast(Tensor, self.qkv_conv.bias))
+        t = t + self.mix(u, x)
         t = t + self.fc2(F.gelu(self.fc1(self.norm2(t))))
         return from_tokens(t, x)
 
@@ -429,8 +454,8 @@ class WindowAttentionBlock(AttentionBlock):
     grid (every (side / window)-th token); otherwise as AttentionBlock (position conv, MLP)."""
 
     def __init__(self, dims: int, cin: int, cout: int, stride: int, transition: bool, heads: int, head_dim: int,
-                 mlp_hidden: int, window: int, grid: bool):
-        super().__init__(dims, cin, cout, stride, transition, heads, head_dim, mlp_hidden)
+                 mlp_hidden: int, window: int, grid: bool, conv_qkv: bool = False):
+        super().__init__(dims, cin, cout, stride, transition, heads, head_dim, mlp_hidden, conv_qkv)
         self.window, self.grid = window, grid
 
     def mix(self, t: Tensor, x: Tensor) -> Tensor:

@@ -10,9 +10,10 @@ from search_spaces.registry import BLOCKS
 
 CUSTOM = {  # options other than the defaults, where the defaults would make the test too slow or too easy
     "conv": {"kernels": [3, 5, 7], "expands": [1, 3], "se": [False, True]},
-    "attention": {"heads": [1, 2, 3], "head_dim": 8, "mlp_ratios": [1, 2]},
+    "attention": {"heads": [1, 2, 3], "head_dim": 8, "mlp_ratios": [1, 2], "projections": ["linear", "conv"]},
     "ssm": {"states": [4, 8], "expands": [1, 2], "head_dim": 8, "chunk": 4},
-    "window": {"heads": [1, 2], "head_dim": 8, "mlp_ratios": [1, 2], "windows": [3, 4], "grid": [False, True]},
+    "window": {"heads": [1, 2], "head_dim": 8, "mlp_ratios": [1, 2], "windows": [3, 4], "grid": [False, True],
+               "projections": ["linear", "conv"]},
     "longconv": {"sub_kernels": [2, 4], "mlp_ratios": [1, 2], "scales": 4},
     "vssm": {"states": [4, 8], "expands": [1, 2], "head_dim": 8, "chunk": 4, "directions": [1, 2, 4]},
 }

@@ -164,3 +164,16 @@ def test_with_input_retargets_to_the_data():
     assert space.input.resolutions == [24, 32]
     with pytest.raises(SpaceError, match="sequence"):
         get_space("hybrid-small").with_input((1, 64), 4)
+
+
+def test_a_choice_added_to_a_family_leaves_old_arch_ids_alone():
+    """`projection` came to the attention family later: at its default it is not in the JSON, so archs
+    saved before (and their ids, the keys of stored candidates) are unchanged."""
+    space = get_space("hybrid-small")
+    arch = space.largest()
+    assert "attention" in arch.layer_types() and "projection" not in arch.to_json()
+    assert space.parse(json.loads(arch.to_json())).id == arch.id
+    conv = arch.to_dict()
+    conv["stages"][-1]["layers"][0]["projection"] = "conv"
+    with pytest.raises(ArchError, match="projection"):  # hybrid-small offers no conv projection
+        space.parse(conv)
