@@ -28,13 +28,9 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class LayerChoice(_Frozen):
-    """Base of every block family's per-layer choices; `type` names the family.
-
-    A choice added to a family later gets a default that reproduces the family as it was, and is left
-    out of the JSON while it holds that default: archs saved before keep their JSON and so their id."""
-
-    type: str
+class _Compact(_Frozen):
+    """A choice added later gets a default that reproduces the arch as it was, and is left out of the JSON
+    while it holds that default: archs saved before keep their JSON and so their id."""
 
     @model_serializer(mode="wrap")
     def _without_defaults(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
@@ -43,6 +39,12 @@ class LayerChoice(_Frozen):
             if name != "type" and not spec.is_required() and data.get(name) == spec.default:
                 data.pop(name)
         return data
+
+
+class LayerChoice(_Compact):
+    """Base of every block family's per-layer choices; `type` names the family."""
+
+    type: str
 
 
 def _as_layer(value: Any) -> Any:
@@ -60,9 +62,13 @@ def _as_layer(value: Any) -> Any:
 Layer = Annotated[SerializeAsAny[LayerChoice], BeforeValidator(_as_layer)]
 
 
-class StageArch(_Frozen):
+class StageArch(_Compact):
     width: int
     layers: tuple[Layer, ...]
+    # searchable downsampling (stages whose spec lists `transitions`): the stage starts with a separate
+    # transition layer of this kind and stride; None: the stage's fixed stride, taken by its first block
+    stride: int | None = None
+    transition: str | None = None
 
     @property
     def depth(self) -> int:

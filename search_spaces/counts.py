@@ -49,6 +49,14 @@ def _head(p: dict[str, Any], size: int) -> Counts:
     return total(features, linear(width or cin, p["num_classes"], 1), size=size)
 
 
+def _downsample(p: dict[str, Any], size: int) -> Counts:
+    d, cin, cout, stride = p["dims"], p["cin"], p["cout"], p["stride"]
+    if p["kind"] == "embed":
+        return conv_norm(d, cin, cout, 3, stride, 1, size)
+    first = conv_norm(d, cin, cin, 3, stride, cin, size) if p["kind"] == "conv" else Counts(0, 0, strided(size, stride))
+    return total(first, conv_norm(d, cin, cout, 1, 1, 1, first.size), size=first.size)
+
+
 def _resize(p: dict[str, Any], size: int) -> Counts:
     return Counts(0, 0, p["size"])
 
@@ -58,7 +66,7 @@ def _free(p: dict[str, Any], size: int) -> Counts:
 
 
 FIXED_COUNTERS: dict[str, Callable[[dict[str, Any], int], Counts]] = {
-    "normalize": _free, "resize": _resize, "stem": _stem, "head": _head,
+    "normalize": _free, "resize": _resize, "stem": _stem, "downsample": _downsample, "head": _head,
 }
 
 

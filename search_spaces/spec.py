@@ -84,11 +84,42 @@ class StemSpec(_Spec):
     _w = field_validator("widths")(classmethod(lambda cls, v: sorted_choices(v, "stem.widths")))
 
 
+TRANSITIONS = ("conv", "embed", "pool")  # see standalone.Downsample
+
+
 class StageSpec(_Spec):
     depths: list[int]
     widths: list[int]
     stride: int = 1
     blocks: list[str]
+    # searchable downsampling: a separate transition layer of one of these kinds starts the stage
+    # (instead of its first block striding), with its stride one of `strides` (default: [stride])
+    transitions: list[str] = []
+    strides: list[int] = []
+
+    @field_validator("transitions")
+    @classmethod
+    def _transitions(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v) or any(k not in TRANSITIONS for k in v):
+            raise ValueError(f"transitions must list distinct kinds among {', '.join(TRANSITIONS)}, got {v}")
+        return v
+
+    @field_validator("strides")
+    @classmethod
+    def _strides(cls, v: list[int]) -> list[int]:
+        if any(s < 1 for s in v) or len(set(v)) != len(v):
+            raise ValueError(f"strides must list distinct values >= 1, got {v}")
+        return sorted(v, reverse=True)  # largest() takes the last: stride 1 is the bigger network
+
+    @model_validator(mode="after")
+    def _strides_need_transitions(self) -> StageSpec:
+        if self.strides and not self.transitions:
+            raise ValueError("strides is a choice of the stage's transition layer: list transitions too")
+        return self
+
+    @property
+    def stride_choices(self) -> list[int]:
+        return self.strides or [self.stride]
 
     @field_validator("depths", "widths")
     @classmethod
@@ -203,7 +234,8 @@ class SearchSpaceSpec(_Spec):
         for stage in self.stages:
             depth = pick(stage.depths)
             layers = tuple(self._layer(pick(stage.blocks), pick) for _ in range(depth))
-            stages.append(StageArch(width=pick(stage.widths), layers=layers))
+            down = {"transition": pick(stage.transitions), "stride": pick(stage.stride_choices)} if stage.transitions else {}
+            stages.append(StageArch(width=pick(stage.widths), layers=layers, **down))
         return Arch(
             resolution=pick(self.input.resolutions), stem_width=pick(self.stem.widths), stages=tuple(stages)
         )
@@ -249,6 +281,11 @@ class SearchSpaceSpec(_Spec):
         for i, (stage, spec) in enumerate(zip(arch.stages, self.stages, strict=True)):
             check(f"stages[{i}].width", stage.width, spec.widths)
             check(f"stages[{i}].depth", stage.depth, spec.depths)
+            if spec.transitions:
+                check(f"stages[{i}].transition", stage.transition, spec.transitions)
+                check(f"stages[{i}].stride", stage.stride, spec.stride_choices)
+            elif stage.transition is not None or stage.stride is not None:
+                raise ArchError(f"stages[{i}]: the space's stage has a fixed stride; leave out stride and transition")
             for j, layer in enumerate(stage.layers):
                 where = f"stages[{i}].layers[{j}]"
                 check(f"{where}.type", layer.type, spec.blocks)
@@ -266,6 +303,8 @@ class SearchSpaceSpec(_Spec):
         for stage in self.stages:
             per_layer = self._layer_choices(stage)
             total *= len(stage.widths) * sum(per_layer**d for d in stage.depths)
+            if stage.transitions:
+                total *= len(stage.transitions) * len(stage.stride_choices)
         return total
 
     def log10_cardinality(self) -> float:
@@ -281,6 +320,9 @@ class SearchSpaceSpec(_Spec):
         for i, stage in enumerate(self.stages):
             dims.append(Dimension(name=f"stages.{i}.depth", choices=tuple(stage.depths)))
             dims.append(Dimension(name=f"stages.{i}.width", choices=tuple(stage.widths)))
+            if stage.transitions:
+                dims.append(Dimension(name=f"stages.{i}.transition", choices=tuple(stage.transitions)))
+                dims.append(Dimension(name=f"stages.{i}.stride", choices=tuple(stage.stride_choices)))
             for j in range(max(stage.depths)):
                 dims.append(Dimension(name=f"stages.{i}.layers.{j}.type", choices=tuple(stage.blocks)))
                 for block in stage.blocks:
@@ -296,6 +338,8 @@ class SearchSpaceSpec(_Spec):
         for i, stage in enumerate(arch.stages):
             values[f"stages.{i}.depth"] = stage.depth
             values[f"stages.{i}.width"] = stage.width
+            if stage.transition is not None:
+                values[f"stages.{i}.transition"], values[f"stages.{i}.stride"] = stage.transition, stage.stride
             for j, layer in enumerate(stage.layers):
                 values[f"stages.{i}.layers.{j}.type"] = layer.type
                 for key in self.options(layer.type):
@@ -313,7 +357,9 @@ class SearchSpaceSpec(_Spec):
                 layers.append(
                     registry.family(block).choice(**{k: values[f"stages.{i}.layers.{j}.{block}.{k}"] for k in opts})
                 )
-            stages.append(StageArch(width=values[f"stages.{i}.width"], layers=tuple(layers)))
+            down = ({"transition": values[f"stages.{i}.transition"], "stride": values[f"stages.{i}.stride"]}
+                    if self.stages[i].transitions else {})
+            stages.append(StageArch(width=values[f"stages.{i}.width"], layers=tuple(layers), **down))
         arch = Arch(resolution=values["resolution"], stem_width=values["stem_width"], stages=tuple(stages))
         self.contains(arch)
         return arch
@@ -342,6 +388,8 @@ class SearchSpaceSpec(_Spec):
         active = {"resolution", "stem_width"}
         for i, stage in enumerate(arch.stages):
             active |= {f"stages.{i}.depth", f"stages.{i}.width"}
+            if stage.transition is not None:
+                active |= {f"stages.{i}.transition", f"stages.{i}.stride"}
             for j, layer in enumerate(stage.layers):
                 active.add(f"stages.{i}.layers.{j}.type")
                 active |= {f"stages.{i}.layers.{j}.{layer.type}.{k}" for k in self.options(layer.type)}

@@ -351,6 +351,39 @@ class Transition(nn.Module):
         return self.pointwise(self.depthwise(x))
 
 
+def pool(x: Tensor, stride: int) -> Tensor:
+    """Average pooling by `stride` to side (n - 1) // stride + 1: the input is zero-padded to a multiple of
+    the stride first (no ceil_mode, whose edge windows runtimes average differently)."""
+    if stride == 1:
+        return x
+    pad = (-x.shape[-1]) % stride
+    if pad:
+        x = F.pad(x, (0, pad) * (x.dim() - 2))
+    return F.avg_pool2d(x, stride) if x.dim() == 4 else F.avg_pool1d(x, stride)
+
+
+class Downsample(nn.Module):
+    """A stage's searchable transition (to its width, by its stride): `conv`, a strided depthwise 3x3 and a 1x1
+    projection (MobileNet / EfficientViT); `embed`, one strided full 3x3 conv (an overlapping patch
+    embedding, CvT / MaxViT); `pool`, average pooling and a 1x1 projection (PoolFormer-style)."""
+
+    def __init__(self, dims: int, cin: int, cout: int, kind: str, stride: int):
+        super().__init__()
+        self.kind, self.stride = kind, stride
+        if kind == "conv":
+            self.depthwise = ConvNormAct(dims, cin, cin, 3, stride, groups=cin, act=False)
+        if kind == "embed":
+            self.embed = ConvNormAct(dims, cin, cout, 3, stride, act=False)
+        else:
+            self.pointwise = ConvNormAct(dims, cin, cout, act=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.kind == "embed":
+            return self.embed(x)
+        x = self.depthwise(x) if self.kind == "conv" else pool(x, self.stride)
+        return self.pointwise(x)
+
+
 class AttentionBlock(nn.Module):
     """Conv position encoding, pre-norm multi-head self-attention (q, k, v from a linear or, with
     conv_qkv, CvT's convolutional projection), pre-norm MLP."""
@@ -582,6 +615,7 @@ LAYERS: dict[str, Callable[..., nn.Module]] = {
     "normalize": Normalize,
     "resize": Resize,
     "stem": _stem,
+    "downsample": Downsample,
     "conv": MBConv,
     "attention": AttentionBlock,
     "ssm": SSMBlock,

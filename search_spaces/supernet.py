@@ -17,7 +17,7 @@ from search_spaces.arch import Arch
 from search_spaces.blocks import ElasticBlock, Site
 from search_spaces.dynamic import DynamicLinear, ElasticConvNormAct, prefixed
 from search_spaces.spec import SearchSpaceSpec
-from search_spaces.standalone import Network, resize
+from search_spaces.standalone import Network, pool, resize
 from search_spaces.walk import LayerSite, plan, walk
 
 
@@ -41,6 +41,37 @@ class ElasticHead(nn.Module):
         return w
 
 
+class ElasticDownsample(nn.Module):
+    """Elastic twin of standalone.Downsample for every transition kind a stage offers; the kind, width and
+    stride are arguments."""
+
+    def __init__(self, dims: int, cin_max: int, cout_max: int, kinds: list[str]):
+        super().__init__()
+        parts: dict[str, nn.Module] = {}
+        if "conv" in kinds:
+            parts["depthwise"] = ElasticConvNormAct(dims, cin_max, cin_max, (3,), depthwise=True, act=False)
+        if "embed" in kinds:
+            parts["embed"] = ElasticConvNormAct(dims, cin_max, cout_max, (3,), act=False)
+        if {"conv", "pool"} & set(kinds):
+            parts["pointwise"] = ElasticConvNormAct(dims, cin_max, cout_max, act=False)
+        self.parts = nn.ModuleDict(parts)
+
+    def part(self, name: str) -> ElasticConvNormAct:
+        return cast(ElasticConvNormAct, self.parts[name])
+
+    def forward(self, x: Tensor, cout: int, kind: str, stride: int) -> Tensor:
+        if kind == "embed":
+            return self.part("embed")(x, cout, stride=stride)
+        x = self.part("depthwise")(x, x.shape[1], stride=stride) if kind == "conv" else pool(x, stride)
+        return self.part("pointwise")(x, cout)
+
+    def weights(self, cin: int, cout: int, kind: str) -> dict[str, Tensor]:
+        if kind == "embed":
+            return prefixed("embed", self.part("embed").weights(cin, cout))
+        w = prefixed("pointwise", self.part("pointwise").weights(cin, cout))
+        return w | (prefixed("depthwise", self.part("depthwise").weights(cin, cin)) if kind == "conv" else {})
+
+
 class HybridSupernet(nn.Module):
     def __init__(self, space: SearchSpaceSpec):
         super().__init__()
@@ -49,14 +80,18 @@ class HybridSupernet(nn.Module):
         stem = space.stem
         self.stem = ElasticConvNormAct(dims, space.input.channels, max(stem.widths), (stem.kernel,), stem.stride)
         self.stages = nn.ModuleList()
+        self.downsamples = nn.ModuleDict()  # stages with searchable downsampling, by index
         cin_max = max(stem.widths)
-        for stage in space.stages:
+        for i, stage in enumerate(space.stages):
             layers = nn.ModuleList()
             width = max(stage.widths)
+            if stage.transitions:
+                self.downsamples[str(i)] = ElasticDownsample(dims, cin_max, width, stage.transitions)
             for j in range(max(stage.depths)):
                 families = {}
+                first = j == 0 and not stage.transitions
                 for b in stage.blocks:
-                    site = Site(dims, cin_max if j == 0 else width, width, stage.stride if j == 0 else 1, j == 0,
+                    site = Site(dims, cin_max if first else width, width, stage.stride if first else 1, first,
                                 space.block_params[b])
                     families[b] = registry.family(b).elastic(site)
                 layers.append(nn.ModuleDict(families))
@@ -72,6 +107,9 @@ class HybridSupernet(nn.Module):
         """The elastic block of one family at one layer position."""
         return cast(ElasticBlock, self.stages[stage][layer][family])  # type: ignore[index]
 
+    def downsample(self, stage: int) -> ElasticDownsample:
+        return cast(ElasticDownsample, self.downsamples[str(stage)])
+
     def forward(self, x: Tensor, arch: Arch) -> Tensor:
         """x: (B, *space.input_shape) -> logits (B, num_classes) of the sub-network `arch`."""
         self.space.contains(arch)
@@ -79,6 +117,8 @@ class HybridSupernet(nn.Module):
             x = resize(x, arch.resolution, self.space.input.dims)
         x = self.stem(x, arch.stem_width)
         for i, stage in enumerate(arch.stages):
+            if stage.transition is not None:
+                x = self.downsample(i)(x, stage.width, stage.transition, stage.stride or 1)
             for j, layer in enumerate(stage.layers):
                 x = self.block(i, j, layer.type)(x, stage.width, layer)
         return self.head(x)
@@ -92,6 +132,9 @@ class HybridSupernet(nn.Module):
             return self.stem.weights(site.cin, site.cout, self.space.stem.kernel)
         if site.kind == "head":
             return self.head.weights(site.cin)
+        if site.kind == "downsample":
+            assert site.stage is not None and site.transition is not None
+            return self.downsample(site.stage).weights(site.cin, site.cout, site.transition)
         assert site.stage is not None and site.index is not None
         return self.block(site.stage, site.index, site.kind).weights(site.cin, site.cout, site.choice)
 

@@ -5,6 +5,8 @@ their layer orders cannot drift apart. It is pure: no module is built and no wei
 
 Resolution rules (every block family follows them): a layer of stride s maps an input of side (or
 length) n to (n - 1) // s + 1; the first layer of a stage carries the stage's stride, the others 1.
+A stage with searchable downsampling starts with a separate `downsample` layer (the arch's transition
+kind and stride) and its blocks all keep their width and resolution.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from search_spaces.arch import Arch, LayerChoice
 if TYPE_CHECKING:
     from search_spaces.spec import SearchSpaceSpec
 
-FIXED = ("resize", "stem", "head")  # layer kinds that are not block families
+FIXED = ("resize", "stem", "downsample", "head")  # layer kinds that are not block families
 
 
 def strided(size: int, stride: int) -> int:
@@ -55,17 +57,20 @@ class LayerSite:
     choice: LayerChoice | None
     input_size: int
     output_size: int
+    stride: int = 1
+    first: bool = False  # a block that starts its stage (token blocks then start with their own transition)
+    transition: str | None = None  # a downsample layer's kind
     _config: dict[str, Any] | None = field(default=None, repr=False)
 
     @property
     def placement(self) -> Placement:
-        stride = self.space.stages[self.stage].stride if self.index == 0 and self.stage is not None else 1
-        return Placement(self.space.input.dims, self.cin, self.cout, stride, self.index == 0)
+        return Placement(self.space.input.dims, self.cin, self.cout, self.stride, self.first)
 
     @property
     def key(self) -> Hashable:
         """What decides this layer's configuration and input size at this position (cheap to hash)."""
-        return self.kind, self.stage, self.index, self.cin, self.cout, self.choice, self.input_size, self.output_size
+        return (self.kind, self.stage, self.index, self.cin, self.cout, self.choice, self.input_size,
+                self.output_size, self.stride, self.first, self.transition)
 
     @property
     def config(self) -> dict[str, Any]:
@@ -81,6 +86,9 @@ class LayerSite:
         if self.kind == "stem":
             return {"type": "stem", "dims": dims, "cin": self.cin, "cout": self.cout, "kernel": space.stem.kernel,
                     "stride": space.stem.stride}
+        if self.kind == "downsample":
+            return {"type": "downsample", "dims": dims, "cin": self.cin, "cout": self.cout, "kind": self.transition,
+                    "stride": self.stride}
         if self.kind == "head":
             return {"type": "head", "dims": dims, "cin": self.cin, "width": space.head.width,
                     "num_classes": space.num_classes, "dropout": space.head.dropout}
@@ -103,9 +111,17 @@ def walk(space: SearchSpaceSpec, arch: Arch, check: bool = True) -> list[LayerSi
     sites.append(LayerSite(space, "stem", None, None, cin, arch.stem_width, None, size, out))
     size, cin = out, arch.stem_width
     for i, stage in enumerate(arch.stages):
+        stride = space.stages[i].stride
+        if stage.transition is not None:  # a separate transition layer takes the stride
+            out = strided(size, stage.stride or 1)
+            sites.append(LayerSite(space, "downsample", i, None, cin, stage.width, None, size, out,
+                                   stride=stage.stride or 1, transition=stage.transition))
+            size, cin, stride = out, stage.width, 1
         for j, layer in enumerate(stage.layers):
-            out = strided(size, space.stages[i].stride) if j == 0 else size
-            sites.append(LayerSite(space, layer.type, i, j, cin, stage.width, layer, size, out))
+            first = j == 0 and stage.transition is None
+            out = strided(size, stride) if first else size
+            sites.append(LayerSite(space, layer.type, i, j, cin, stage.width, layer, size, out,
+                                   stride=stride if first else 1, first=first))
             size, cin = out, stage.width
     sites.append(LayerSite(space, "head", None, None, cin, space.num_classes, None, size, size))
     return sites
@@ -133,15 +149,30 @@ def space_sites(space: SearchSpaceSpec) -> Iterator[LayerSite]:
         size = strided(res, space.stem.stride)
         for width in space.stem.widths:
             yield LayerSite(space, "stem", None, None, channels, width, None, res, size)
-        cins = space.stem.widths
+        cins, sizes = space.stem.widths, {size}
         for i, st in enumerate(space.stages):
-            out = strided(size, st.stride)
-            for j in range(max(st.depths)):
-                pairs = itertools.product(cins, st.widths) if j == 0 else ((w, w) for w in st.widths)
-                for cin, cout in pairs:
-                    for block in st.blocks:
-                        for choice in family_choices(space, block):
-                            yield LayerSite(space, block, i, j, cin, cout, choice, size if j == 0 else out, out)
-            size, cins = out, st.widths
-        for cin in cins:
+            outs = set()
+            for size, stride in itertools.product(sorted(sizes), st.stride_choices):
+                out = strided(size, stride)
+                outs.add(out)
+                yield from _stage_sites(space, i, cins, size, stride, out)
+            sizes, cins = outs, st.widths
+        for cin, size in itertools.product(cins, sorted(sizes)):
             yield LayerSite(space, "head", None, None, cin, space.num_classes, None, size, size)
+
+
+def _stage_sites(space: SearchSpaceSpec, i: int, cins: list[int], size: int, stride: int, out: int) -> Iterator[LayerSite]:
+    """The sites of stage i entered at `size` with `stride` (leaving at `out`)."""
+    st = space.stages[i]
+    separate = bool(st.transitions)  # a downsample layer takes the stride; blocks keep width and size
+    if separate:
+        for kind, cin, cout in itertools.product(st.transitions, cins, st.widths):
+            yield LayerSite(space, "downsample", i, None, cin, cout, None, size, out, stride=stride, transition=kind)
+    for j in range(max(st.depths)):
+        first = j == 0 and not separate
+        pairs = itertools.product(cins, st.widths) if first else ((w, w) for w in st.widths)
+        for cin, cout in pairs:
+            for block in st.blocks:
+                for choice in family_choices(space, block):
+                    yield LayerSite(space, block, i, j, cin, cout, choice, size if first else out, out,
+                                    stride=stride if first else 1, first=first)

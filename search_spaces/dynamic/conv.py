@@ -55,12 +55,12 @@ class DynamicConv(nn.Module):
             out["bias"] = self.bias[:cout]
         return out
 
-    def forward(self, x: Tensor, cout: int, k: int | None = None) -> Tensor:
+    def forward(self, x: Tensor, cout: int, k: int | None = None, stride: int | None = None) -> Tensor:
         cin = x.shape[1]
         w = self.weights(cin, cout, k)
         conv = F.conv2d if self.dims == 2 else F.conv1d
         kernel = w["weight"].shape[-1]
-        return conv(x, w["weight"], w.get("bias"), self.stride, kernel // 2, 1, cin if self.depthwise else 1)
+        return conv(x, w["weight"], w.get("bias"), stride or self.stride, kernel // 2, 1, cin if self.depthwise else 1)
 
 
 class ElasticConvNormAct(nn.Module):
@@ -75,8 +75,8 @@ class ElasticConvNormAct(nn.Module):
         self.norm = DynamicBatchNorm(cout_max)
         self.act = act
 
-    def forward(self, x: Tensor, cout: int, k: int | None = None) -> Tensor:
-        x = self.norm(self.conv(x, cout, k))
+    def forward(self, x: Tensor, cout: int, k: int | None = None, stride: int | None = None) -> Tensor:
+        x = self.norm(self.conv(x, cout, k, stride))
         return F.silu(x) if self.act else x
 
     def weights(self, cin: int, cout: int, k: int | None = None) -> dict[str, Tensor]:

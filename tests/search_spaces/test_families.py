@@ -75,3 +75,51 @@ def test_exports_reproduce_the_supernet(built, tmp_path):
             return net((x - 0.5) / 0.5, arch).numpy()
 
     check_exports(exported, info_for(space, arch, [0.5] * space.input.channels), expected, tmp_path)
+
+
+def downsampling_space(kind: str):
+    """Searchable downsampling: stage 1 may keep the resolution or halve it with any transition kind."""
+    return space_from_dict({
+        "name": f"downsampling-{kind}", "input": INPUTS[kind], "num_classes": 5, "stem": {"widths": [8]},
+        "stages": [{"depths": [1], "widths": [8], "blocks": ["conv"]},
+                   {"depths": [1, 2], "widths": [16, 24], "blocks": ["conv", "attention", "gated"],
+                    "transitions": ["conv", "embed", "pool"], "strides": [1, 2]},
+                   {"depths": [1], "widths": [24], "blocks": ["ssm", "window"], "transitions": ["pool"],
+                    "strides": [3]}],
+        "block_params": {"conv": {"kernels": [3], "expands": [1, 2]}, "attention": {"heads": [1, 2], "head_dim": 8},
+                         "ssm": {"head_dim": 8, "chunk": 4}, "window": {"head_dim": 8, "windows": [2]}},
+    })
+
+
+@pytest.mark.parametrize("kind", list(INPUTS))
+def test_searchable_downsampling_is_exact_counted_enumerated_and_exported(kind, tmp_path):
+    from nas.latency.layers import arch_layers, space_layers
+    from nas.latency.table import layer_key
+
+    torch.manual_seed(0)
+    space = downsampling_space(kind)
+    net = HybridSupernet.from_spec(space).eval()
+    rng = random.Random(1)
+    sampled = archs(space, 12) + [space.sample(rng) for _ in range(20)]
+    assert {(a.stages[1].transition, a.stages[1].stride) for a in sampled} == {
+        (k, s) for k in ("conv", "embed", "pool") for s in (1, 2)}
+    x = torch.randn(2, *space.input_shape)
+    for arch in sampled[:10]:
+        static = net.extract(arch).eval()
+        with torch.no_grad():
+            assert (net(x, arch) - static(x)).abs().max() <= 1e-4
+        counts = count(space, arch)
+        assert counts.params == sum(p.numel() for p in static.parameters())
+        with FlopCounterMode(display=False) as counter, sdpa_kernel(SDPBackend.MATH), torch.no_grad():
+            static(x[:1])
+        assert counts.macs == counter.get_total_flops() // 2
+    wanted = {layer_key(c, s) for c, s in space_layers(space)}
+    assert all({layer_key(c, s) for c, s in arch_layers(space, a)} <= wanted for a in sampled)
+    arch = next(a for a in sampled if a.stages[1].transition == "pool" and a.stages[1].stride == 2)
+    exported = export_network(net, arch, [0.5] * space.input.channels, [0.5] * space.input.channels)
+
+    def expected(x):
+        with torch.no_grad():
+            return net((x - 0.5) / 0.5, arch).numpy()
+
+    check_exports(exported, info_for(space, arch, [0.5] * space.input.channels), expected, tmp_path)

@@ -64,13 +64,14 @@ def test_sample_is_seeded():
     assert space.sample(random.Random(7)) == space.sample(random.Random(7))
 
 
-def _tiny_space():
+def _tiny_space(downsampling: dict | None = None):
     return space_from_dict({
         "name": "enum", "input": {"kind": "image", "channels": 1, "size": 8, "scales": [0.5, 1.0]},
         "num_classes": 3, "stem": {"widths": [8, 16]},
         "stages": [
             {"depths": [1, 2], "widths": [8], "blocks": ["conv"]},
-            {"depths": [1], "widths": [16, 24], "stride": 2, "blocks": ["conv", "attention", "ssm"]},
+            {"depths": [1], "widths": [16, 24], "stride": 2, "blocks": ["conv", "attention", "ssm"]}
+            | (downsampling or {}),
         ],
         "block_params": {"conv": {"kernels": [3, 5], "expands": [1], "se": [False, True]},
                          "attention": {"heads": [1, 2], "mlp_ratios": [1]},
@@ -78,8 +79,9 @@ def _tiny_space():
     })
 
 
-def test_cardinality_matches_brute_force_enumeration():
-    space = _tiny_space()
+@pytest.mark.parametrize("downsampling", [None, {"transitions": ["conv", "pool"], "strides": [1, 2]}])
+def test_cardinality_matches_brute_force_enumeration(downsampling):
+    space = _tiny_space(downsampling)
     dims = space.dimensions()
     archs = {space.from_values({d.name: v for d, v in zip(dims, combo, strict=True)}).id
              for combo in itertools.product(*[d.choices for d in dims])}
@@ -177,3 +179,26 @@ def test_a_choice_added_to_a_family_leaves_old_arch_ids_alone():
     conv["stages"][-1]["layers"][0]["projection"] = "conv"
     with pytest.raises(ArchError, match="projection"):  # hybrid-small offers no conv projection
         space.parse(conv)
+
+
+def test_searchable_downsampling_is_a_stage_choice():
+    space = _tiny_space({"transitions": ["conv", "embed", "pool"], "strides": [1, 2]})
+    rng = random.Random(0)
+    archs = [space.sample(rng) for _ in range(40)]
+    assert {(a.stages[1].transition, a.stages[1].stride) for a in archs} == {
+        (k, s) for k in ("conv", "embed", "pool") for s in (1, 2)}
+    for arch in archs:
+        assert space.parse(json.loads(arch.to_json())) == arch and space.decode(space.encode(arch)) == arch
+    assert space.largest().stages[1].stride == 1 and space.smallest().stages[1].stride == 2
+    bad = archs[0].to_dict()
+    bad["stages"][0]["transition"] = "pool"  # stage 0 has a fixed stride
+    with pytest.raises(ArchError, match="fixed stride"):
+        space.parse(bad)
+    bad = archs[0].to_dict()
+    bad["stages"][1]["stride"] = 3
+    with pytest.raises(ArchError, match="stride"):
+        space.parse(bad)
+    with pytest.raises(SpaceError, match="transitions"):
+        _tiny_space({"strides": [1, 2]})
+    with pytest.raises(SpaceError, match="transitions"):
+        _tiny_space({"transitions": ["shuffle"]})
