@@ -41,10 +41,10 @@ def built(request):
     return space, HybridSupernet.from_spec(space).eval()
 
 
-def test_extract_and_counts_are_exact(built):
-    space, net = built
+def assert_exact_and_counted(space, net, sampled) -> None:
+    """Each arch's extracted network equals the supernet's subnet, and its analytic counts are exact."""
     x = torch.randn(2, *space.input_shape)
-    for arch in archs(space):
+    for arch in sampled:
         static = net.extract(arch).eval()
         with torch.no_grad():
             assert (net(x, arch) - static(x)).abs().max() <= 1e-4
@@ -53,6 +53,23 @@ def test_extract_and_counts_are_exact(built):
         with FlopCounterMode(display=False) as counter, sdpa_kernel(SDPBackend.MATH), torch.no_grad():
             static(x[:1])
         assert counts.macs == counter.get_total_flops() // 2
+
+
+def assert_exports(space, net, arch, folder) -> None:
+    """model.py, ONNX (in onnxruntime) and TorchScript exports of `arch` reproduce the supernet."""
+    channels = space.input.channels
+    exported = export_network(net, arch, [0.5] * channels, [0.5] * channels)
+
+    def expected(x):
+        with torch.no_grad():
+            return net((x - 0.5) / 0.5, arch).numpy()
+
+    check_exports(exported, info_for(space, arch, [0.5] * channels), expected, folder)
+
+
+def test_extract_and_counts_are_exact(built):
+    space, net = built
+    assert_exact_and_counted(space, net, archs(space))
 
 
 def test_forward_keeps_no_arch_state(built):
@@ -67,14 +84,7 @@ def test_forward_keeps_no_arch_state(built):
 
 def test_exports_reproduce_the_supernet(built, tmp_path):
     space, net = built
-    arch = archs(space)[2]
-    exported = export_network(net, arch, [0.5] * space.input.channels, [0.5] * space.input.channels)
-
-    def expected(x):
-        with torch.no_grad():
-            return net((x - 0.5) / 0.5, arch).numpy()
-
-    check_exports(exported, info_for(space, arch, [0.5] * space.input.channels), expected, tmp_path)
+    assert_exports(space, net, archs(space)[2], tmp_path)
 
 
 def downsampling_space(kind: str):
@@ -103,23 +113,8 @@ def test_searchable_downsampling_is_exact_counted_enumerated_and_exported(kind, 
     sampled = archs(space, 12) + [space.sample(rng) for _ in range(20)]
     assert {(a.stages[1].transition, a.stages[1].stride) for a in sampled} == {
         (k, s) for k in ("conv", "embed", "pool") for s in (1, 2)}
-    x = torch.randn(2, *space.input_shape)
-    for arch in sampled[:10]:
-        static = net.extract(arch).eval()
-        with torch.no_grad():
-            assert (net(x, arch) - static(x)).abs().max() <= 1e-4
-        counts = count(space, arch)
-        assert counts.params == sum(p.numel() for p in static.parameters())
-        with FlopCounterMode(display=False) as counter, sdpa_kernel(SDPBackend.MATH), torch.no_grad():
-            static(x[:1])
-        assert counts.macs == counter.get_total_flops() // 2
+    assert_exact_and_counted(space, net, sampled[:10])
     wanted = {layer_key(c, s) for c, s in space_layers(space)}
     assert all({layer_key(c, s) for c, s in arch_layers(space, a)} <= wanted for a in sampled)
     arch = next(a for a in sampled if a.stages[1].transition == "pool" and a.stages[1].stride == 2)
-    exported = export_network(net, arch, [0.5] * space.input.channels, [0.5] * space.input.channels)
-
-    def expected(x):
-        with torch.no_grad():
-            return net((x - 0.5) / 0.5, arch).numpy()
-
-    check_exports(exported, info_for(space, arch, [0.5] * space.input.channels), expected, tmp_path)
+    assert_exports(space, net, arch, tmp_path)
