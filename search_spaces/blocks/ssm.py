@@ -73,6 +73,14 @@ def count_ssm(p: dict[str, Any], size: int) -> Counts:
     return total(*entry, Counts(params, macs, size), size=size)
 
 
+def mamba_init(*shape: int) -> tuple[nn.Parameter, nn.Parameter]:
+    """Mamba's initialisation of (A_log, dt_bias): decay rates A in [1, 16], step sizes dt in [1e-3, 1e-1]
+    (dt_bias is their inverse softplus)."""
+    A_log = torch.log(torch.empty(shape).uniform_(1, 16))
+    dt = torch.exp(torch.empty(shape).uniform_(math.log(1e-3), math.log(1e-1)))
+    return nn.Parameter(A_log), nn.Parameter(dt + torch.log(-torch.expm1(-dt)))
+
+
 def sequential_scan(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor) -> Tensor:
     """Step-by-step reference of standalone.chunked_scan (same arguments and shapes)."""
     b, length, h, p = x.shape
@@ -107,10 +115,7 @@ class ElasticSSM(TokenBlock):
         self.conv_weight = nn.Parameter(torch.empty(inner_max, 1, p.conv_kernel))
         self.conv_bias = nn.Parameter(torch.empty(inner_max))
         init_linear_(self.conv_weight, self.conv_bias, p.conv_kernel)
-        # Mamba's initialisation: decay rates A in [1, 16], step sizes dt in [1e-3, 1e-1]
-        self.A_log = nn.Parameter(torch.log(torch.empty(heads_max).uniform_(1, 16)))
-        dt = torch.exp(torch.empty(heads_max).uniform_(math.log(1e-3), math.log(1e-1)))
-        self.dt_bias = nn.Parameter(dt + torch.log(-torch.expm1(-dt)))  # inverse softplus
+        self.A_log, self.dt_bias = mamba_init(heads_max)
         self.D = nn.Parameter(torch.ones(heads_max))
         self.out_w = nn.Parameter(torch.empty(c, inner_max))
         init_linear_(self.out_w, None, inner_max)

@@ -7,7 +7,6 @@ k directions uses the first k directions' weights."""
 
 from __future__ import annotations
 
-import math
 from typing import Any, Literal
 
 import torch
@@ -16,7 +15,7 @@ from torch import Tensor, nn
 
 from search_spaces.arch import LayerChoice
 from search_spaces.blocks.base import Site, TokenBlock, entry_config, register_block, transition_counts
-from search_spaces.blocks.ssm import scan_macs
+from search_spaces.blocks.ssm import mamba_init, scan_macs
 from search_spaces.counts import Counts, total
 from search_spaces.dynamic import DynamicLayerNorm, prefixed
 from search_spaces.dynamic.linear import init_linear_
@@ -99,10 +98,7 @@ class ElasticVisionSSM(TokenBlock):
         init_linear_(self.out_w, None, inner_max)
         for i in range(d):
             init_linear_(self.conv_weight[i], self.conv_bias[i], p.conv_kernel)
-        # Mamba's initialisation: decay rates A in [1, 16], step sizes dt in [1e-3, 1e-1]
-        self.A_log = nn.Parameter(torch.log(torch.empty(d, heads_max).uniform_(1, 16)))
-        dt = torch.exp(torch.empty(d, heads_max).uniform_(math.log(1e-3), math.log(1e-1)))
-        self.dt_bias = nn.Parameter(dt + torch.log(-torch.expm1(-dt)))  # inverse softplus
+        self.A_log, self.dt_bias = mamba_init(d, heads_max)
         self.D = nn.Parameter(torch.ones(d, heads_max))
 
     def _scan(self, i: int, cout: int, inner: int, heads: int, state: int) -> dict[str, Tensor]:
