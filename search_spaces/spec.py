@@ -43,6 +43,13 @@ def sorted_choices(values: list, name: str) -> list:
     return sorted(values)
 
 
+def odd_kernels(values: list[int], low: int, high: int) -> list[int]:
+    """Kernel-size choices: odd sizes in low..high (centred padding keeps the resolution), sorted."""
+    if any(k % 2 == 0 or not low <= k <= high for k in values):
+        raise ValueError(f"kernels must be odd sizes in {low}..{high}, got {values}")
+    return sorted_choices(values, "kernels")
+
+
 class InputSpec(_Spec):
     kind: Literal["image", "sequence"]
     channels: int

@@ -11,7 +11,7 @@ from search_spaces.arch import LayerChoice
 from search_spaces.blocks.base import ElasticBlock, Site, register_block
 from search_spaces.counts import Counts, conv_norm, linear, total
 from search_spaces.dynamic import DynamicLinear, ElasticConvNormAct, prefixed
-from search_spaces.spec import FamilyParams, sorted_choices
+from search_spaces.spec import FamilyParams, odd_kernels, sorted_choices
 from search_spaces.standalone import MBConv, squeeze_excite
 from search_spaces.walk import Placement
 
@@ -28,12 +28,7 @@ class ConvParams(FamilyParams):
     expands: list[int] = [2, 4, 6]
     se: list[bool] = [False, True]
 
-    @field_validator("kernels")
-    @classmethod
-    def _kernels(cls, v: list[int]) -> list[int]:
-        if any(k not in (1, 3, 5, 7, 9) for k in v):
-            raise ValueError(f"kernels must be odd sizes in 1..9, got {v}")
-        return sorted_choices(v, "kernels")
+    _k = field_validator("kernels")(classmethod(lambda cls, v: odd_kernels(v, 1, 9)))
 
     _e = field_validator("expands")(classmethod(lambda cls, v: sorted_choices(v, "expands")))
     _s = field_validator("se")(classmethod(lambda cls, v: sorted_choices(v, "se")))

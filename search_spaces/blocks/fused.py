@@ -13,7 +13,7 @@ from search_spaces.arch import LayerChoice
 from search_spaces.blocks.base import ElasticBlock, Site, register_block
 from search_spaces.counts import Counts, conv_norm, total
 from search_spaces.dynamic import ElasticConvNormAct, prefixed
-from search_spaces.spec import FamilyParams, sorted_choices
+from search_spaces.spec import FamilyParams, odd_kernels, sorted_choices
 from search_spaces.standalone import FusedMBConv
 from search_spaces.walk import Placement
 
@@ -28,12 +28,7 @@ class FusedParams(FamilyParams):
     kernels: list[int] = [3, 5]
     expands: list[int] = [1, 2, 4]
 
-    @field_validator("kernels")
-    @classmethod
-    def _kernels(cls, v: list[int]) -> list[int]:
-        if any(k not in (1, 3, 5, 7) for k in v):
-            raise ValueError(f"kernels must be odd sizes in 1..7, got {v}")
-        return sorted_choices(v, "kernels")
+    _k = field_validator("kernels")(classmethod(lambda cls, v: odd_kernels(v, 1, 7)))
 
     _e = field_validator("expands")(classmethod(lambda cls, v: sorted_choices(v, "expands")))
 

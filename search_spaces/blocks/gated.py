@@ -16,7 +16,7 @@ from search_spaces.blocks.base import Site, TokenBlock, entry_config, register_b
 from search_spaces.counts import Counts, total
 from search_spaces.dynamic import DynamicBatchNorm, DynamicConv, prefixed
 from search_spaces.dynamic.linear import init_linear_
-from search_spaces.spec import FamilyParams, sorted_choices
+from search_spaces.spec import FamilyParams, odd_kernels, sorted_choices
 from search_spaces.standalone import GatedCNNBlock
 from search_spaces.walk import Placement
 
@@ -31,12 +31,7 @@ class GatedParams(FamilyParams):
     expands: list[int] = [1, 2]
     kernels: list[int] = [3, 7]
 
-    @field_validator("kernels")
-    @classmethod
-    def _kernels(cls, v: list[int]) -> list[int]:
-        if any(k not in (3, 5, 7, 9) for k in v):
-            raise ValueError(f"kernels must be odd sizes in 3..9, got {v}")
-        return sorted_choices(v, "kernels")
+    _k = field_validator("kernels")(classmethod(lambda cls, v: odd_kernels(v, 3, 9)))
 
     _e = field_validator("expands")(classmethod(lambda cls, v: sorted_choices(v, "expands")))
 
