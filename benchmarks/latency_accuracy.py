@@ -24,12 +24,13 @@ SETTINGS = [("hybrid-small", 32), ("hybrid-seq", 1), ("hybrid-small", 1)]
 
 def run(space_name: str, batch: int, args: argparse.Namespace) -> dict:
     space = get_space(space_name)
-    profile = HardwareProfile(name=f"cpu-torch-b{batch}-t{args.threads}", batch_size=batch, threads=args.threads,
+    profile = HardwareProfile(name=f"cpu-{args.backend}-b{batch}-t{args.threads}", batch_size=batch,
+                              threads=args.threads, backend=args.backend, cover=args.cover,
                               repeats=args.repeats if batch == 1 else args.repeats_batched,
                               block=5 if batch == 1 else args.block_batched,
                               machine=Machine.here("cpu"))
-    stem = args.out / f"{space_name}-b{batch}"
-    table = build_table(space, profile, stem.with_suffix(".json"), calibration=20)
+    stem = args.out / f"{space_name}-b{batch}-{args.backend}"
+    table = build_table(space, profile, stem.with_suffix(".json"), calibration=args.calibration)
     report = validate_table(table, space, samples=args.samples, plot=stem.with_suffix(".png"))
     stem.with_suffix(".report.json").write_text(json.dumps(report, indent=2))
     return report
@@ -43,6 +44,9 @@ def main() -> None:
     parser.add_argument("--repeats-batched", type=int, default=80, help="timed runs per network at batch > 1")
     parser.add_argument("--block-batched", type=int, default=2, help="runs per block at batch > 1")
     parser.add_argument("--samples", type=int, default=100)
+    parser.add_argument("--cover", type=int, default=3, help="networks each layer is timed in")
+    parser.add_argument("--calibration", type=int, default=40, help="networks the overhead is fitted on")
+    parser.add_argument("--backend", default="torch", help="torch or onnxruntime")
     parser.add_argument("--only", help="space:batch, e.g. hybrid-seq:1")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)

@@ -123,9 +123,35 @@ def export(
     typer.echo(f"wrote {path.resolve().relative_to(Path.cwd()) if path.resolve().is_relative_to(Path.cwd()) else path}")
 
 
+INPUT_HELP = "re-target the space to this input shape, e.g. 3x16x16 (images) or 1x128 (sequences)"
+
+
+def _space(space: str, input_shape: str | None, classes: int | None):
+    """A space as a search on a dataset sees it: re-targeted to its input shape and class count."""
+    spec = get_space(space)
+    if input_shape is None and classes is None:
+        return spec
+    try:
+        shape = tuple(int(v) for v in input_shape.lower().split("x")) if input_shape else spec.input_shape
+    except ValueError:
+        raise UserError(f"--input: expected dimensions like 3x16x16, got {input_shape!r}") from None
+    return spec.with_input(shape, classes or spec.num_classes)
+
+
+def _table_space(table, space: str | None, input_shape: str | None, classes: int | None):
+    if space is None:
+        if not table.spaces:
+            raise UserError("the table names no space it was built for: pass --space")
+        ref = table.spaces[0]
+        space, input_shape = ref.name, input_shape or "x".join(map(str, ref.input_shape))
+    return _space(space, input_shape, classes)
+
+
 @latency_app.command("build")
 def latency_build(
     space: str = typer.Option("hybrid-small", help="preset name or YAML path"),
+    input_shape: str | None = typer.Option(None, "--input", help=INPUT_HELP),
+    classes: int | None = typer.Option(None, help="re-target the space's head to this many classes"),
     device: str = typer.Option("cpu", help="cpu or cuda:N"),
     backend: str = typer.Option("torch", help="a registered latency backend: " + ", ".join(BACKENDS.names())),
     batch: int = typer.Option(1, help="batch size"),
@@ -133,16 +159,17 @@ def latency_build(
     repeats: int = typer.Option(100, help="timed runs per network (and as many of the reference network)"),
     block: int = typer.Option(5, help="runs per block; blocks alternate with the reference network's"),
     cover: int = typer.Option(2, help="networks each layer configuration is timed in"),
-    calibration: int = typer.Option(20, help="whole networks measured to fit the per-call overhead"),
+    calibration: int = typer.Option(40, help="whole networks measured to fit the per-call overhead"),
     archs: Path | None = typer.Option(None, help="only the layers these archs use (JSON list or JSON lines)"),
     name: str | None = typer.Option(None, help="profile name (default: derived from the settings)"),
-    out: Path = typer.Option(..., "--out", help="the table (JSON); an existing one is resumed"),
+    out: Path = typer.Option(..., "--out", help="the table (JSON); an existing one is resumed or extended"),
 ) -> None:
-    """Time every layer configuration of a space inside whole networks (resumable); fit the call overhead."""
+    """Time every layer configuration of a space inside whole networks (resumable); fit the call overhead.
+    On an existing table of the same profile, time only the layers it lacks (another space, input or head)."""
     from nas.console import ConsoleReporter
     from nas.latency import HardwareProfile, Machine, build_table
 
-    spec = get_space(space)
+    spec = _space(space, input_shape, classes)
     only = _read_archs(spec, archs) if archs else None
     try:
         profile = HardwareProfile(
@@ -176,6 +203,9 @@ def _read_archs(spec, path: Path) -> list:
 @latency_app.command("validate")
 def latency_validate(
     table_path: Path = typer.Argument(..., metavar="LUT.json"),
+    space: str | None = typer.Option(None, help="the space whose archs are sampled (default: the table's first)"),
+    input_shape: str | None = typer.Option(None, "--input", help=INPUT_HELP),
+    classes: int | None = typer.Option(None, help="re-target the space's head to this many classes"),
     samples: int = typer.Option(100, help="random subnets measured end to end"),
     seed: int = typer.Option(0),
     out: Path | None = typer.Option(None, "--out", help="REPORT.json (a PNG plot is written beside it)"),
@@ -185,7 +215,7 @@ def latency_validate(
     from nas.latency import LatencyTable, validate_table
 
     table = LatencyTable.load(table_path)
-    spec = get_space(table.space.name)
+    spec = _table_space(table, space, input_shape, classes)
     with ConsoleReporter() as reporter:
         report = validate_table(table, spec, samples, seed, plot=out.with_suffix(".png") if out else None,
                                 progress=lambda phase, n, total: reporter.progress(phase, n, total))
@@ -195,22 +225,33 @@ def latency_validate(
     console.print(f"n {report['n']}  MAPE {100 * report['mape']:.1f}%  RMSE {report['rmse_ms']:.3f} ms  "
                   f"within ±5% {100 * report['within_5pct']:.0f}%  within ±10% {100 * report['within_10pct']:.0f}%  "
                   f"Kendall {report['kendall_tau']:.3f}  Spearman {report['spearman_rho']:.3f}  "
-                  f"(noise floor: median {100 * noise['median_rel_diff']:.1f}% between repeated measurements)")
+                  f"(noise floor: median {100 * noise['median_rel_diff']:.1f}% between repeated measurements); "
+                  f"raw, without calibration: within ±10% {100 * report['raw']['within_10pct']:.0f}%")
 
 
 @latency_app.command("predict")
-def latency_predict(table_path: Path = typer.Argument(..., metavar="LUT.json"),
-                    arch_path: Path = typer.Argument(..., metavar="ARCH.json")) -> None:
+def latency_predict(
+    table_path: Path = typer.Argument(..., metavar="LUT.json"),
+    arch_path: Path = typer.Argument(..., metavar="ARCH.json"),
+    space: str | None = typer.Option(None, help="the archs' space (default: the table's first)"),
+    input_shape: str | None = typer.Option(None, "--input", help=INPUT_HELP),
+    classes: int | None = typer.Option(None, help="re-target the space's head to this many classes"),
+    calibrate: bool = typer.Option(False, "--calibrate", help="scale to this host's speed now (re-measures the "
+                                   "table's reference network; cached for 5 minutes)"),
+) -> None:
     """Predicted latency (ms) of an arch (a JSON arch, an export's JSON with an 'arch' field, or a list or
     JSON lines of them): one JSON line per arch."""
     from nas.latency import LatencyPredictor, LatencyTable
+    from nas.latency.calibration import host_speed
 
     table = LatencyTable.load(table_path)
-    spec = get_space(table.space.name)
+    spec = _table_space(table, space, input_shape, classes)
     archs = _read_archs(spec, arch_path)
-    predicted = LatencyPredictor(table, spec).predict_many(archs)
+    scale = host_speed(table) if calibrate else 1.0
+    predicted = LatencyPredictor(table, spec, scale).predict_many(archs)
     for arch, ms in zip(archs, predicted, strict=True):
-        print(json.dumps({"arch_id": arch.id, "latency_ms": float(ms), "profile": table.profile.name}))
+        print(json.dumps({"arch_id": arch.id, "latency_ms": float(ms), "profile": table.profile.name,
+                          "calibration": scale}))
 
 
 def show_front(result) -> None:

@@ -12,6 +12,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,7 +22,7 @@ from nas.evaluate import Evaluator
 from nas.export.model import export_network, save_network
 from nas.files import save_tensors, write_text_atomic
 from nas.finalize import fine_tune
-from nas.progress import ForwardingReporter, Reporter
+from nas.progress import Cancelled, ForwardingReporter, Reporter
 from nas.rundir import CANDIDATES, CONFIG, RESULT, SUPERNET_WEIGHTS, saved_model
 from nas.schemas import Candidate, SearchConfig, SearchResult
 from nas.search import Objectives, hypervolume, make_strategy
@@ -46,12 +47,53 @@ def claim_workdir(workdir: Path, config: SearchConfig) -> None:
         write_text_atomic(stamp, text)
 
 
-def latency_function(config: SearchConfig, space: SearchSpaceSpec) -> Callable[[Arch], float] | None:
+def latency_function(config: SearchConfig, space: SearchSpaceSpec, reporter: Reporter) -> Callable[[Arch], float] | None:
+    """The latency_ms objective: the table's predictor for `space`, after measuring the layers it lacks."""
     if not config.hardware:
         return None
-    from nas.latency import load_predictor  # only needed with a table
+    from nas.latency import search_predictor  # only needed with a table
 
-    return load_predictor(config.hardware, space)
+    def progress(_phase: str, n: int, total: int) -> None:
+        if reporter.should_stop():
+            raise Cancelled("stopped while measuring latency-table layers")
+        reporter.progress("latency", n, total)
+
+    return search_predictor(config.hardware, space, measure_missing=config.latency.measure_missing,
+                            calibrate=config.latency.calibrate, progress=progress, note=reporter.message,
+                            guard=reporter.holding)
+
+
+def latency_summary(predictor: Any) -> dict[str, Any] | None:
+    """What result.json and the exports say of the latency figures: which profile, calibrated how."""
+    if predictor is None:
+        return None
+    profile = predictor.table.profile
+    return {"profile": profile.name, "device": profile.device, "backend": profile.backend,
+            "batch_size": profile.batch_size, "threads": profile.threads,
+            "machine": profile.machine.model_dump() if profile.machine else None, "calibration": predictor.scale}
+
+
+def remeasure(config: SearchConfig, space: SearchSpaceSpec, front: list[Candidate], reporter: Reporter) -> list[Candidate]:
+    """The device calibration loop: the front measured end to end on this host when it is the table's machine,
+    `measured_latency_ms` recorded beside the prediction, the residuals folded into the table."""
+    from nas.latency import LatencyTable, remeasure_front
+
+    if not (config.hardware and config.latency.remeasure_front and front):
+        return front
+    table = LatencyTable.load(config.hardware)
+    if table.reference is None or not table.profile.matches_here():
+        reporter.message("the front's latency was not re-measured: " + (
+            "the table has no reference network" if table.reference is None else "this host is not the profile's machine"))
+        return front
+    reporter.phase("remeasure", len(front))
+    archs = [space.parse(c.arch) for c in front]
+    rows = remeasure_front(config.hardware, space, archs, lambda _p, n, total: reporter.progress("remeasure", n, total),
+                           reporter.holding)
+    within = sum(abs(r["predicted_ms"] - r["measured_ms"]) <= 0.1 * r["measured_ms"] for r in rows)
+    reporter.message(f"front re-measured on this host: {within} of {len(rows)} within ±10% of the prediction; "
+                     "the residuals now refine the table's overhead terms")
+    return [c.model_copy(update={"metrics": c.metrics | {"measured_latency_ms": r["measured_ms"]}})
+            for c, r in zip(front, rows, strict=True)]
 
 
 def reference_point(objectives: Objectives, evaluator: Evaluator, space: SearchSpaceSpec) -> dict[str, float]:
@@ -105,7 +147,7 @@ def run_search(config: SearchConfig, reporter: Reporter | None = None, workdir: 
     t0 = time.perf_counter()
     raw, space = prepare(config)
     data = raw.normalized()
-    latency = latency_function(config, space)
+    latency = latency_function(config, space, reporter)
 
     torch.manual_seed(config.train.seed)
     supernet = HybridSupernet.from_spec(space)
@@ -128,6 +170,7 @@ def run_search(config: SearchConfig, reporter: Reporter | None = None, workdir: 
     t2 = time.perf_counter()
     front = finalize_front(front, evaluator, config, data, workdir, reporter)
     timings["finalize_s"] = time.perf_counter() - t2
+    front = remeasure(config, space, front, reporter)
     reporter.front(front)
 
     by_id = {c.arch_id: c for c in front}
@@ -138,6 +181,7 @@ def run_search(config: SearchConfig, reporter: Reporter | None = None, workdir: 
         normalization={"mean": raw.mean, "std": raw.std},
         front=front, candidates=candidates,
         hypervolume=normalized_hypervolume(front, objectives, ref), reference_point=ref, timings=timings,
+        latency=latency_summary(latency),
     )
     write_text_atomic(workdir / RESULT, result.model_dump_json(indent=2), reporter.holding)
     return result

@@ -74,6 +74,17 @@ class FinalizeConfig(_Config):
     batch_size: int = Field(64, ge=1)
 
 
+class LatencySettings(_Config):
+    """How a search uses its latency table (`hardware`)."""
+
+    measure_missing: bool = Field(True, description="measure the layers of the (re-targeted) space that the table "
+                                                    "lacks before the search, on the profile's machine")
+    calibrate: bool = Field(True, description="scale predictions to the host's speed now (re-measures the table's "
+                                              "reference network; only on the profile's machine)")
+    remeasure_front: bool = Field(True, description="after the search, measure the front archs end to end, record "
+                                                    "measured_latency_ms and fold the residuals into the table")
+
+
 def _default_objectives() -> list[ObjectiveName]:
     return ["accuracy", "macs"]
 
@@ -86,7 +97,9 @@ class SearchConfig(_Config):
         default_factory=dict,
         description="hard bounds: accuracy >= value, every other objective <= value",
     )
-    hardware: str | None = Field(None, description="a latency table (JSON) for the latency_ms objective")
+    hardware: str | None = Field(None, description="a latency table (JSON file; over REST a table id or a "
+                                                   "hardware profile name) for the latency_ms objective")
+    latency: LatencySettings = LatencySettings()
     train: TrainConfig = TrainConfig()
     search: SearchSettings = SearchSettings()
     finalize: FinalizeConfig = FinalizeConfig()
@@ -105,10 +118,9 @@ class SearchConfig(_Config):
         return self
 
 
-class LatencyBuildRequest(_Config):
-    """What `POST /api/v1/hardware/builds` queues."""
+class ProfileSettings(_Config):
+    """How a hardware profile measures: device, runtime, batch, threads and the protocol's sizes."""
 
-    space: str = "hybrid-small"
     device: str = Field("cpu", pattern=r"^(cpu|cuda(:\d+)?)$")
     backend: str = Field("torch", description="a registered latency backend: torch, onnxruntime, ...")
     batch_size: int = Field(1, ge=1, le=1024)
@@ -116,11 +128,23 @@ class LatencyBuildRequest(_Config):
     repeats: int = Field(100, ge=2, le=10_000)
     block: int = Field(5, ge=1, le=1000)
     cover: int = Field(2, ge=1, le=20)
-    calibration: int = Field(20, ge=0, le=1000)
-    validation_samples: int = Field(100, ge=3, le=10_000)
-    name: str | None = Field(None, max_length=100)
 
     _backend = field_validator("backend")(classmethod(lambda cls, v: BACKENDS.check(v)))
+
+
+class ProfileRequest(ProfileSettings):
+    """What `POST /api/v1/hardware/profiles` registers: a profile searches can name before any table exists."""
+
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+class LatencyBuildRequest(ProfileSettings):
+    """What `POST /api/v1/hardware/builds` queues."""
+
+    space: str = "hybrid-small"
+    calibration: int = Field(40, ge=0, le=1000)
+    validation_samples: int = Field(100, ge=3, le=10_000)
+    name: str | None = Field(None, max_length=100)
 
 
 class Candidate(BaseModel):
@@ -142,6 +166,8 @@ class SearchResult(BaseModel):
     hypervolume: float
     reference_point: dict[str, float] = Field(description="the hypervolume's reference point, per objective")
     timings: dict[str, float] = Field(default_factory=dict, description="seconds per phase")
+    latency: dict[str, Any] | None = Field(
+        None, description="the profile latency_ms was predicted for, and the host-speed calibration applied")
 
 
 class ConfigError(UserError):

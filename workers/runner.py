@@ -7,6 +7,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
+from nas.latency.table import LatencyTable
 from nas.pipeline import run_search
 from nas.rundir import RESULT, job_workdir
 from nas.schemas import SearchConfig
@@ -23,8 +24,13 @@ def run_search_job(db_url: str, data_dir: str, job_id: str, attempt: int, lease_
 
 
 def _search(workdir: Path, db: Database, config: dict[str, Any], reporter: DatabaseReporter) -> dict[str, Any]:
-    result = run_search(SearchConfig.model_validate(config), reporter, workdir)
+    search_config = SearchConfig.model_validate(config)
+    result = run_search(search_config, reporter, workdir)
     ids: dict[str, Any] = {"job_id": reporter.job_id, "attempt": reporter.attempt}
+    if search_config.hardware:  # the search may have measured layers into it, binding its profile to this machine
+        table = LatencyTable.load(search_config.hardware)
+        repo.table_measured(db, path=search_config.hardware, entries=len(table.entries),
+                            profile_spec=table.profile.model_dump(mode="json"))
     repo.set_front(db, front=result.front, **ids)
     path = workdir / RESULT
     repo.add_artifact(db, kind="result", path=str(path), size=path.stat().st_size,

@@ -1,6 +1,8 @@
-"""Hardware: latency tables uploaded by users (built with `nas latency build` on the device) or built through
-the queue, with their validation reports. A table is its owner's, or shared with every user (an admin's
-tables, or one an admin shares); a visible table can be named in a search config's `hardware` field."""
+"""Hardware: profiles (how and where latency is measured) and latency tables uploaded by users (built with
+`nas latency build` on the device), built through the queue, or grown by searches, with their validation
+reports. A table is its owner's, or shared with every user (an admin's tables, or one an admin shares); a
+search config's `hardware` field names a visible table by id, or a profile by name (its newest visible table,
+or a new one that the search's worker fills with the layers it needs)."""
 
 from __future__ import annotations
 
@@ -13,8 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.deps import DB, MAX_INT, AdminUser, CurrentUser, SessionDep, SettingsDep
 from api.errors import InvalidField, error_responses
 from api.models import Submitted, utc
+from nas.latency.profile import HardwareProfile
 from nas.latency.table import LatencyTable, TableError
-from nas.schemas import LatencyBuildRequest
+from nas.schemas import LatencyBuildRequest, ProfileRequest
 from nas.store import repo
 from nas.store.models import HardwareProfileRow, LatencyTableRow, User
 from search_spaces import list_presets
@@ -50,6 +53,26 @@ def visible_table(s, table_id: int, user: User) -> tuple[LatencyTableRow, Hardwa
     if found is None:  # someone else's private table is indistinguishable from a missing one
         raise HTTPException(404, f"latency table {table_id} not found")
     return found
+
+
+def profile_summary(row: HardwareProfileRow) -> dict:
+    return {"id": row.id, "name": row.name, "spec": row.spec, "created_at": utc(row.created_at)}
+
+
+@router.get("/profiles", responses=error_responses(401))
+def list_profiles(user: CurrentUser, s: SessionDep) -> list[dict]:
+    """Every registered hardware profile (profiles are names shared by all users; tables are not)."""
+    return [profile_summary(p) for p in repo.profiles(s)]
+
+
+@router.post("/profiles", status_code=201, responses=error_responses(401, 409, 413, 422))
+def register_profile(body: ProfileRequest, user: CurrentUser, s: SessionDep) -> dict:
+    """Register a profile that searches can name (`hardware: <name>`) before any table of it exists: the first
+    search's worker measures the layers it needs on its machine, which the profile is then bound to."""
+    if repo.profile_by_name(s, body.name) is not None:
+        raise HTTPException(409, f"a hardware profile named {body.name!r} exists (GET /api/v1/hardware/profiles)")
+    spec = HardwareProfile(**body.model_dump()).model_dump(mode="json")
+    return profile_summary(repo.profile_named(s, name=body.name, spec=spec))
 
 
 @router.get("/tables", responses=error_responses(401))

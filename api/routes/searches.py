@@ -18,11 +18,13 @@ from api.errors import InvalidField, error_responses
 from api.models import CandidateList, CandidateOut, FrontItem, JobList, Status, Submitted
 from api.routes.jobs import add_job_routes, job_page
 from nas.export import FORMATS, ExportError, export_candidate, export_file_name
+from nas.latency.profile import HardwareProfile
+from nas.latency.table import LatencyTable
 from nas.rundir import EXPORTS, RESULT, job_workdir
 from nas.schemas import SearchConfig
 from nas.settings import Settings
 from nas.store import repo
-from nas.store.models import FINISHED, User
+from nas.store.models import FINISHED, LatencyTableRow, User
 from search_spaces import list_presets
 
 router = APIRouter(prefix="/api/v1/searches", tags=["searches"])
@@ -53,13 +55,33 @@ def check_submittable(s, config: SearchConfig, user: User, settings: Settings, p
         if uploads not in path.parents or not path.exists():
             raise InvalidField(("body", "dataset", "path"), "not one of your uploaded datasets (POST /api/v1/datasets first)")
     if config.hardware:
-        ref = config.hardware
-        found = repo.latency_table(s, int(ref), user) if ref.isascii() and ref.isdigit() and len(ref) < 10 else None
-        table = found[0] if found else None
-        if table is None or table.space != config.space:
-            raise InvalidField(("body", "hardware"), f"{config.hardware!r} is not a registered latency table for "
-                                     f"{config.space} (GET /api/v1/hardware/tables lists them by id)")
-        config.hardware = table.path  # the workers read the registered file
+        config.hardware = resolve_hardware(s, config.hardware, user, settings).path  # the workers read the file
+
+
+def resolve_hardware(s, ref: str, user: User, settings: Settings) -> LatencyTableRow:
+    """A search's `hardware`: a visible table by id, or a registered profile by name (its newest visible
+    table, or a new empty one of the user's that the search's worker fills). Tables are keyed by layers, so
+    any table serves any space: the worker measures the layers a space needs that the table lacks."""
+    if ref.isascii() and ref.isdigit():
+        found = repo.latency_table(s, int(ref), user) if len(ref) < 10 else None
+        if found is None:
+            raise InvalidField(("body", "hardware"), f"{ref!r} is not a latency table of yours or a shared one "
+                                                     "(GET /api/v1/hardware/tables lists them by id)")
+        return found[0]
+    profile = repo.profile_by_name(s, ref)
+    if profile is None:
+        raise InvalidField(("body", "hardware"), f"no hardware profile named {ref!r}: register it (POST "
+                                                 "/api/v1/hardware/profiles) or name a table by id")
+    table = repo.newest_table(s, profile.id, user)
+    if table is None:
+        table, _ = repo.register_table(s, owner=user, profile_name=profile.name, profile_spec=profile.spec,
+                                       space="", entries=0, report={})
+        table.shared = False  # grown by this user's searches
+        folder = settings.data_dir / "tables"
+        folder.mkdir(parents=True, exist_ok=True)
+        table.path = str(folder / f"{table.id}.json")
+        LatencyTable(profile=HardwareProfile.model_validate(profile.spec)).save(table.path)
+    return table
 
 
 @router.post("", status_code=202, response_model=Submitted, responses=error_responses(401, 409, 413, 422))

@@ -56,7 +56,7 @@ def export_info(result: SearchResult, cand: Candidate, input_shape: tuple[int, .
         "arch_id": cand.arch_id, "arch": cand.arch, "metrics": cand.metrics,
         "space": {"name": space.name, "version": space.version},
         "input_shape": list(input_shape), "normalization": result.normalization,
-        "hardware": result.config.hardware, "objectives": list(result.config.objectives),
+        "latency_profile": result.latency, "objectives": list(result.config.objectives),
         "input": input_contract(result.config.dataset, input_shape),
         "example": usage_example(result.config.dataset, cand.metrics.get("test_accuracy")),
     }

@@ -84,8 +84,17 @@ def readme(info: dict[str, Any], shape: tuple[int, ...]) -> str:
         text += f"Scoring it on the search's test split:\n\n```python\n{example}```\n\n"
     return text + (
         f"| metric | value |\n|---|---|\n{metrics}\n\n"
-        f"Latency was predicted for: {info.get('hardware') or 'no latency table (not predicted)'}.\n"
+        f"Latency was predicted for: {latency_note(info.get('latency_profile'))}.\n"
     )
+
+
+def latency_note(latency: dict[str, Any] | None) -> str:
+    if not latency:
+        return "no hardware profile (latency not predicted)"
+    machine = (latency.get("machine") or {}).get("gpu") or (latency.get("machine") or {}).get("cpu") or "its machine"
+    return (f"profile `{latency['profile']}` ({latency['device']}, {latency['backend']}, batch {latency['batch_size']}, "
+            f"{latency['threads']} threads, on {machine}; calibrated x{latency['calibration']:.3f} to the host's speed "
+            "during the search)")
 
 
 @contextmanager

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from nas.latency.table import layer_key
+from nas.latency.table import LatencyTable, layer_key
 from search_spaces import Arch, SearchSpaceSpec, walk
 from search_spaces.walk import space_sites
 
@@ -28,3 +28,10 @@ def space_layers(space: SearchSpaceSpec) -> Iterator[LayerUse]:
         if key not in seen:
             seen.add(key)
             yield site.config, site.input_size
+
+
+def missing_layers(table: LatencyTable, space: SearchSpaceSpec, cover: int = 1) -> dict[str, int]:
+    """The layers of `space` the table holds in fewer than `cover` contexts: key -> contexts still needed."""
+    have = table.samples_by_key()
+    return {key: cover - have.get(key, 0) for key in (layer_key(e, s) for e, s in space_layers(space))
+            if have.get(key, 0) < cover}

@@ -52,7 +52,8 @@ class HardwareProfile(BaseModel):
     repeats: int = Field(100, ge=2, description="timed runs per measurement, and as many of the reference")
     block: int = Field(5, ge=1, description="runs per block; blocks alternate with the reference's")
     cover: int = Field(2, ge=1, description="networks (contexts) each layer entry is timed in")
-    machine: Machine
+    machine: Machine | None = Field(None, description="where it was measured; a profile registered before any "
+                                                      "measurement takes the machine of its first measurement")
 
     @field_validator("backend")
     @classmethod
@@ -64,4 +65,8 @@ class HardwareProfile(BaseModel):
         return f"{device}-{backend}-b{batch_size}-t{threads}"
 
     def matches_here(self) -> bool:
-        return self.machine == Machine.here(self.device)
+        return self.machine is None or self.machine == Machine.here(self.device)
+
+    def bound_here(self) -> HardwareProfile:
+        """This profile, with this machine as where it is measured if no machine was named yet."""
+        return self if self.machine is not None else self.model_copy(update={"machine": Machine.here(self.device)})

@@ -1,10 +1,11 @@
-"""Build a latency table by timing every distinct layer inside whole networks (resumable), fit the
-whole-network overhead on a few measured networks, and validate against networks never seen.
+"""Build or extend a latency table by timing layers inside whole networks (resumable), fit the
+whole-network overhead on measured networks, and validate against networks never seen.
 
-Layers timed alone ran 1.1-4.5x faster than inside a network on a 2-core CPU (an exploratory run) (warm caches, threads
-already awake, no neighbours), and not by a constant factor, so the table times each layer where it
-runs: a greedy cover picks random networks until every layer configuration has been timed in
-`profile.cover` of them, and an entry is the mean over its contexts.
+Layers timed alone ran 1.1-4.5x faster than inside a network on a 2-core CPU (an exploratory run) (warm caches,
+threads already awake, no neighbours), and not by a constant factor, so the table times each layer where it
+runs: a greedy cover picks random networks of a space until every layer configuration it can use has been
+timed in `profile.cover` of them, and an entry is the mean over its contexts. A table built for one space
+is extended for another (a re-targeted space, a new input size) by timing only the layers it lacks.
 """
 
 from __future__ import annotations
@@ -23,48 +24,85 @@ from scipy.stats import kendalltau, spearmanr
 
 from nas.files import Guard
 from nas.latency.backends import backend_for
-from nas.latency.layers import arch_layers, space_layers
+from nas.latency.layers import arch_layers, missing_layers
 from nas.latency.predictor import LatencyPredictor, fit_correction
 from nas.latency.profile import HardwareProfile
-from nas.latency.table import Entry, LatencyTable, Reference, TableError, layer_key, space_ref
-from nas.latency.timing import Step, alone, paired
-from search_spaces import Arch, HybridSupernet, SearchSpaceSpec
+from nas.latency.table import (
+    Entry,
+    LatencyTable,
+    Reference,
+    TableError,
+    layer_key,
+    network_id,
+    space_fingerprint,
+)
+from nas.latency.timing import Timed, alone, paired
+from search_spaces import Arch, SearchSpaceSpec, walk
+from search_spaces.standalone import Network
 
 Progress = Callable[[str, int, int], None]
 REFERENCE_SEED, COVER_SEED, CALIBRATION_SEED = 12_345, 7, 10_000  # validation samples with its own seed
 COVER_POOL = 4000  # random archs the cover picks from (grown while some layer is missing)
 
 
+def plan_of(space: SearchSpaceSpec, arch: Arch) -> list[dict[str, Any]]:
+    """The static network of `arch`: what is timed (weights do not change a latency, so none are copied)."""
+    return [site.config for site in walk(space, arch)]
+
+
 class Measurer:
-    """What every measurement of one table needs: the backend, the input and the reference network."""
+    """What every measurement on one profile needs: the backend and the reference network with its input."""
 
-    def __init__(self, space: SearchSpaceSpec, profile: HardwareProfile, reference: Reference | None):
-        self.space, self.profile = space, profile
-        self.supernet = HybridSupernet.from_spec(space)
+    def __init__(self, profile: HardwareProfile, reference: Reference):
+        self.profile = profile
         self.backend = backend_for(profile)
-        seeded = torch.Generator().manual_seed(0)  # the same input every time, without touching the global RNG
-        self.x = self.backend.input(torch.randn(profile.batch_size, *space.input_shape, generator=seeded))
-        arch = space.parse(reference.arch) if reference else space.sample(random.Random(REFERENCE_SEED))
-        self.reference_steps = self.backend.layers(self.supernet.extract(arch), self.x)
-        self.reference = reference or Reference(arch=arch.to_dict(), ms=alone(self.reference_steps, self.x, profile))
+        self._inputs: dict[tuple[int, ...], Any] = {}
+        ref_x = self.input(reference.input_shape)
+        self.reference_net = Timed(self.backend.layers(Network(reference.plan), ref_x), ref_x)
+        self.reference = reference if reference.ms > 0 else reference.model_copy(
+            update={"ms": alone(self.reference_net, profile)})
 
-    def _paired(self, steps: Sequence[Step]) -> tuple[np.ndarray, float]:
-        ms, reference_now = paired(steps, self.reference_steps, self.x, self.profile)
+    @classmethod
+    def for_space(cls, profile: HardwareProfile, reference: Reference | None, space: SearchSpaceSpec) -> Measurer:
+        """A measurer whose reference is `reference`, or (a new table) a fixed random arch of `space`."""
+        if reference is None:
+            arch = space.sample(random.Random(REFERENCE_SEED))
+            reference = Reference(plan=plan_of(space, arch), input_shape=list(space.input_shape), ms=0.0)
+        return cls(profile, reference)
+
+    def input(self, shape: Sequence[int]) -> Any:
+        """The same input every time for a shape, without touching the global RNG."""
+        key = tuple(shape)
+        if key not in self._inputs:
+            seeded = torch.Generator().manual_seed(0)
+            self._inputs[key] = self.backend.input(torch.randn(self.profile.batch_size, *key, generator=seeded))
+        return self._inputs[key]
+
+    def _paired(self, net: Timed) -> tuple[np.ndarray, float]:
+        ms, reference_now = paired(net, self.reference_net, self.profile)
         return ms * (self.reference.ms / reference_now), reference_now / self.reference.ms
 
-    def layer_ms(self, arch: Arch) -> np.ndarray:
-        """Each layer of `arch` timed in context, in reference units."""
-        return self._paired(self.backend.layers(self.supernet.extract(arch), self.x))[0]
+    def layer_ms(self, plan: list[dict[str, Any]], input_shape: Sequence[int]) -> np.ndarray:
+        """Each layer of a network timed in context, in reference units."""
+        x = self.input(input_shape)
+        return self._paired(Timed(self.backend.layers(Network(plan), x), x))[0]
 
-    def network_ms(self, arch: Arch) -> tuple[float, float]:
-        """(the whole network called as one module, in reference units; the machine's slowdown now)."""
-        ms, slowdown = self._paired(self.backend.whole(self.supernet.extract(arch), self.x))
+    def network_ms(self, plan: list[dict[str, Any]], input_shape: Sequence[int]) -> tuple[float, float]:
+        """(the whole network called as one module, in reference units; the machine's slowdown now:
+        reference now / at build time, so that ms * slowdown is what it took)."""
+        x = self.input(input_shape)
+        ms, slowdown = self._paired(Timed(self.backend.whole(Network(plan), x), x))
         return float(ms.sum()), slowdown
 
+    def speed_now(self) -> float:
+        """The reference network alone now over at build time (> 1: the host is slower than then)."""
+        return alone(self.reference_net, self.profile) / self.reference.ms
 
-def covering_archs(space: SearchSpaceSpec, wanted: set[str], cover: int, seed: int = COVER_SEED) -> list[Arch]:
-    """Random archs, picked greedily, until every wanted layer is used by `cover` of them (or by all
-    that use it, for layers that few archs can hold)."""
+
+def covering_archs(space: SearchSpaceSpec, need: dict[str, int], measured: set[str] = frozenset(),
+                   seed: int = COVER_SEED) -> list[Arch]:
+    """Random archs, picked greedily, until every layer of `need` is used by as many of them as it needs
+    (or by all that use it, for layers that few archs can hold); networks in `measured` are not picked again."""
     rng = random.Random(seed)
     pool: list[tuple[Arch, set[str]]] = []
     holders: dict[str, list[int]] = defaultdict(list)
@@ -75,19 +113,21 @@ def covering_archs(space: SearchSpaceSpec, wanted: set[str], cover: int, seed: i
             if arch.id in seen:  # small spaces repeat archs
                 continue
             seen.add(arch.id)
-            keys = {layer_key(e, s) for e, s in arch_layers(space, arch)} & wanted
+            keys = {layer_key(e, s) for e, s in arch_layers(space, arch)} & need.keys()
+            if not keys or (measured and network_id(plan_of(space, arch), space.input_shape) in measured):
+                continue
             for k in keys:
                 holders[k].append(len(pool))
             pool.append((arch, keys))
-        if all(len(holders[k]) >= cover for k in wanted):
+        if all(len(holders[k]) >= n for k, n in need.items()):
             break
-    missing = [k for k in wanted if not holders[k]]
+    missing = [k for k in need if not holders[k]]
     if missing:
-        raise TableError(f"{len(missing)} layer configurations never occur in {len(pool)} random archs, "
+        raise TableError(f"{len(missing)} layer configurations never occur in {len(seen)} random archs, "
                          f"e.g. {missing[0]}")
-    need = {k: min(cover, len(holders[k])) for k in wanted}
+    need = {k: min(n, len(holders[k])) for k, n in need.items()}
     chosen: dict[int, None] = {}  # insertion-ordered set
-    for key in sorted(wanted, key=lambda k: (len(holders[k]), k)):  # rarest first; by key on ties, so
+    for key in sorted(need, key=lambda k: (len(holders[k]), k)):  # rarest first; by key on ties, so
         # that every process (string hashing differs) picks the same cover and a build resumes exactly
         while need[key] > 0:
             free = [i for i in holders[key] if i not in chosen]
@@ -103,34 +143,38 @@ def build_table(
     archs: list[Arch] | None = None, progress: Progress | None = None, checkpoint_every: int = 10,
     guard: Guard = nullcontext,
 ) -> LatencyTable:
-    """Time the layers of the whole space (or only those `archs` use) in context, resuming from `out`
-    (which only writes under `guard`)."""
+    """Time the layers of `space` that the table at `out` lacks (all of them for a new table; only those
+    `archs` use when given), in context, resuming or extending `out` (which only writes under `guard`);
+    fit the whole-network overhead on `calibration` networks of the space if none of it was measured yet."""
     progress = progress or (lambda *_: None)
     t0 = time.perf_counter()
-    table = _resume(out, space, profile)
-    measurer = Measurer(space, profile, table.reference)
+    table = _resume(out, profile)
+    profile = table.profile
+    measurer = Measurer.for_space(profile, table.reference, space)
     table.reference = measurer.reference
+    table.note_space(space)
+    done = set(table.networks)
     if archs is None:
-        wanted = {layer_key(e, s) for e, s in space_layers(space)}
-        networks = covering_archs(space, wanted, profile.cover)
+        networks = covering_archs(space, missing_layers(table, space, profile.cover), done)
     else:
-        networks = list({a.id: a for a in archs}.values())
+        unique = {a.id: a for a in archs}.values()
+        networks = [a for a in unique if network_id(plan_of(space, a), space.input_shape) not in done]
     progress("networks", 0, len(networks))
     entries = {layer_key(e.layer, e.input_size): e for e in table.entries}
-    done = set(table.networks)
     for n, arch in enumerate(networks, 1):
-        if arch.id not in done:
-            _add_samples(table, entries, arch_layers(space, arch), measurer.layer_ms(arch))
-            table.networks.append(arch.id)
-            if n % checkpoint_every == 0:
-                table.build_seconds += time.perf_counter() - t0
-                t0 = time.perf_counter()
-                table.save(out, guard)  # an interrupted build resumes from here
+        plan = plan_of(space, arch)
+        _add_samples(table, entries, arch_layers(space, arch), measurer.layer_ms(plan, space.input_shape))
+        table.networks.append(network_id(plan, space.input_shape))
+        if n % checkpoint_every == 0:
+            table.build_seconds += time.perf_counter() - t0
+            t0 = time.perf_counter()
+            table.save(out, guard)  # an interrupted build resumes from here
         progress("networks", n, len(networks))
-    if calibration > 0 and table.correction.networks == 0:
+    fingerprint = space_fingerprint(space)
+    if calibration > 0 and not any(p.space == fingerprint for p in table.points):
         rng = random.Random(CALIBRATION_SEED)  # the given archs hold the only layers a partial table has
         chosen = networks[:calibration] if archs is not None else [space.sample(rng) for _ in range(calibration)]
-        _calibrate(table, measurer, chosen, progress)
+        add_overhead_points(table, measurer, space, chosen, "build", progress)
     table.build_seconds += time.perf_counter() - t0
     table.save(out, guard)
     return table
@@ -145,34 +189,42 @@ def _add_samples(table: LatencyTable, entries: dict[str, Entry], layers: list, m
         entries[key].add(float(value))
 
 
-def _calibrate(table: LatencyTable, measurer: Measurer, archs: list[Arch], progress: Progress) -> None:
-    """Fit the overhead of a plain forward call beyond its timed layers, on whole measured networks."""
-    predictor = LatencyPredictor(table, measurer.space)
-    sums, layers, measured = [], [], []
+def add_overhead_points(table: LatencyTable, measurer: Measurer, space: SearchSpaceSpec, archs: Sequence[Arch],
+                        source: str, progress: Progress | None = None) -> list[tuple[float, float, float]]:
+    """Measure whole networks, add them to the points the overhead is fitted on and refit it; returns per
+    arch (predicted before the refit, measured, both in reference units; the host's slowdown then)."""
+    progress = progress or (lambda *_: None)
+    predictor = LatencyPredictor(table, space)
+    fingerprint = space_fingerprint(space)
+    out = []
     for n, arch in enumerate(archs, 1):
-        ms = predictor.layer_ms(arch)
-        sums.append(sum(ms))
-        layers.append(len(ms))
-        measured.append(measurer.network_ms(arch)[0])
+        measured, slowdown = measurer.network_ms(plan_of(space, arch), space.input_shape)
+        out.append((predictor(arch), measured, slowdown))
+        table.points.append(predictor.overhead_point(arch, measured, fingerprint, source))
         progress("calibrate", n, len(archs))
-    table.correction = fit_correction(np.array(sums), np.array(layers, float), np.array(measured))
+    table.correction = fit_correction(table.points)
+    return out
 
 
-def _resume(out: Path, space: SearchSpaceSpec, profile: HardwareProfile) -> LatencyTable:
+def _resume(out: Path, profile: HardwareProfile) -> LatencyTable:
+    """The table at `out` (or a new one) measured with `profile`, bound to this machine."""
+    bound = profile.bound_here()
     if out.exists():
         table = LatencyTable.load(out)
-        table.check_space(space)
-        if table.profile != profile:
+        if table.profile not in (profile, bound) and table.profile.bound_here() != bound:
             raise TableError(f"{out} was measured with another profile; choose another output file")
+        table.profile = bound
         return table
-    return LatencyTable(space=space_ref(space), profile=profile)
+    return LatencyTable(profile=bound)
 
 
 def validate_table(
     table: LatencyTable, space: SearchSpaceSpec, samples: int = 100, seed: int = 0, repeat_for_noise: int = 20,
     progress: Progress | None = None, plot: Path | None = None,
 ) -> dict[str, Any]:
-    """Measure `samples` random subnets end to end (same protocol) and compare with the predictions."""
+    """Measure `samples` random subnets end to end (same protocol) and compare with the predictions: as
+    calibrated to the host's speed when each network ran (its interleaved reference), and raw (in the
+    table's build-time units against the plain milliseconds)."""
     progress = progress or (lambda *_: None)
     if not table.profile.matches_here():
         raise TableError(f"the table was measured on {table.profile.machine}, this machine is "
@@ -180,26 +232,31 @@ def validate_table(
     if table.reference is None:
         raise TableError("the table has no reference measurement: finish its build first")
     predictor = LatencyPredictor(table, space)
-    measurer = Measurer(space, table.profile, table.reference)
+    measurer = Measurer(table.profile, table.reference)
     rng = random.Random(seed)
     archs = [space.sample(rng) for _ in range(samples)]
     measured, slowdowns = [], []
     for n, arch in enumerate(archs, 1):
-        ms, slowdown = measurer.network_ms(arch)
+        ms, slowdown = measurer.network_ms(plan_of(space, arch), space.input_shape)
         measured.append(ms)
         slowdowns.append(slowdown)
         progress("validate", n, samples)
-    again = [measurer.network_ms(a)[0] for a in archs[:repeat_for_noise]]
+    again = [measurer.network_ms(plan_of(space, a), space.input_shape)[0] for a in archs[:repeat_for_noise]]
     predicted = predictor.predict_many(archs)
-    m = np.array(measured)
+    m, speed = np.array(measured), np.array(slowdowns)
     report = accuracy_report(predicted, m, np.array(again))
+    raw = accuracy_report(predicted, m * speed, np.array(again) * speed[: len(again)])
     report |= {
-        "machine_slowdown": {"min": float(min(slowdowns)), "max": float(max(slowdowns)),
-                             "note": "reference network now / at build time; measurements are scaled by it"},
-        "profile": table.profile.model_dump(mode="json"), "space": table.space.name,
+        "calibration": "each prediction scaled by the host's speed when its network ran (the reference network "
+                       "interleaved with it, now / at build time); 'raw' compares the table's figures with the "
+                       "plain milliseconds",
+        "raw": {k: raw[k] for k in ("mape", "within_5pct", "within_10pct", "kendall_tau", "mean_error")},
+        "machine_slowdown": {"min": float(speed.min()), "max": float(speed.max()),
+                             "note": "reference network now / at build time"},
+        "profile": table.profile.model_dump(mode="json"), "space": space.name,
         "table": {"entries": len(table.entries), "networks": len(table.networks), "build_seconds": table.build_seconds},
-        "networks": [{"arch_id": a.id, "predicted_ms": float(p), "measured_ms": float(v)}
-                     for a, p, v in zip(archs, predicted, m, strict=True)],
+        "networks": [{"arch_id": a.id, "predicted_ms": float(p), "measured_ms": float(v), "slowdown": float(f)}
+                     for a, p, v, f in zip(archs, predicted, m, speed, strict=True)],
     }
     if plot is not None:
         _scatter(m, predicted, report, plot)

@@ -1,8 +1,11 @@
 """LatencyTable: a versioned JSON file of per-layer latencies measured on one hardware profile.
 
-Keys are structured: a layer's static configuration (its plan entry: block type and parameters,
-in/out channels, stride) plus its input size. A table belongs to one space and one profile;
-loading it for another space is an error.
+Entries are keyed by each static layer's own configuration (block type and parameters, in/out
+channels, stride) plus its input size, and by nothing else: one table serves every space, and every
+space re-targeted to a dataset, whose layers it holds. A search that needs layers a table lacks has
+them measured on the same profile first (`build_table` extends a table). The table keeps the
+reference network every measurement was paired with, as a plan, so that predictions can be
+calibrated to the host's speed now (nas.latency.calibration).
 """
 
 from __future__ import annotations
@@ -21,11 +24,11 @@ from nas.latency.profile import HardwareProfile
 from search_spaces import SearchSpaceSpec, UserError
 
 FORMAT = "hybrid-nas-latency-table"
-VERSION = 2
+VERSION = 3
 
 
 class TableError(UserError):
-    """A table cannot be used: wrong format, another space or another profile."""
+    """A table cannot be used: wrong format, missing layers or another profile."""
 
 
 def layer_key(layer: dict[str, Any], input_size: int) -> str:
@@ -35,6 +38,12 @@ def layer_key(layer: dict[str, Any], input_size: int) -> str:
 
 def space_fingerprint(space: SearchSpaceSpec) -> str:
     return hashlib.sha256(json.dumps(space.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+
+
+def network_id(plan: list[dict[str, Any]], input_shape: list[int] | tuple[int, ...]) -> str:
+    """A measured network's identity, independent of the space it was sampled from."""
+    text = json.dumps({"plan": plan, "input_shape": list(input_shape)}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 class Entry(BaseModel):
@@ -55,44 +64,62 @@ class Entry(BaseModel):
 class Reference(BaseModel):
     """The network every measurement is interleaved with; `ms` is its latency at build time (the unit)."""
 
-    arch: dict[str, Any]
+    plan: list[dict[str, Any]]
+    input_shape: list[int]
     ms: float
 
 
 class SpaceRef(BaseModel):
+    """A space (as re-targeted) whose layers the table was measured for: provenance, not a binding."""
+
     name: str
-    version: int
     input_shape: list[int]
     fingerprint: str
 
 
+class OverheadPoint(BaseModel):
+    """One whole network measured end to end: what the overhead is fitted on."""
+
+    layer_sum: float = Field(description="the sum of its layers' entries when it was measured")
+    layers: int
+    kinds: dict[str, int] = Field(default_factory=dict, description="its layers by kind (block family, stem, ...)")
+    measured: float = Field(description="the whole network, in reference units")
+    space: str = Field("", description="fingerprint of the space it was sampled from")
+    source: str = Field("build", description="'build' (random networks) or 'device' (a search's front, re-measured)")
+
+
 class Correction(BaseModel):
-    """Whole network = sum of its layers' entries + constant + per_layer * layers, fitted on measured networks:
-    what a plain forward call costs beyond its timed layers (the module call, the loop over layers)."""
+    """Whole network = sum of its layers' entries + constant + per layer (per_layer + per_kind[its kind]),
+    fitted on measured networks: what a plain forward call costs beyond its timed layers."""
 
     constant: float = 0.0
     per_layer: float = 0.0
+    per_kind: dict[str, float] = Field(default_factory=dict)
     networks: int = 0
 
 
 class LatencyTable(BaseModel):
     format: str = FORMAT
     version: int = VERSION
-    space: SpaceRef
     profile: HardwareProfile
+    spaces: list[SpaceRef] = Field(default_factory=list, description="spaces whose layers were measured")
     entries: list[Entry] = Field(default_factory=list)
     reference: Reference | None = None
-    networks: list[str] = Field(default_factory=list, description="ids of the archs whose layers were timed")
+    networks: list[str] = Field(default_factory=list, description="ids of the networks whose layers were timed")
+    points: list[OverheadPoint] = Field(default_factory=list)
     correction: Correction = Correction()
     build_seconds: float = 0.0
 
     def lookup(self) -> dict[str, float]:
         return {layer_key(e.layer, e.input_size): e.ms for e in self.entries}
 
-    def check_space(self, space: SearchSpaceSpec) -> None:
-        if self.space.fingerprint != space_fingerprint(space):
-            raise TableError(f"this latency table was built for space {self.space.name!r} "
-                             f"(input {self.space.input_shape}), not for {space.name!r} (input {list(space.input_shape)})")
+    def samples_by_key(self) -> dict[str, int]:
+        return {layer_key(e.layer, e.input_size): max(1, len(e.samples)) for e in self.entries}  # an entry is a sample
+
+    def note_space(self, space: SearchSpaceSpec) -> None:
+        ref = space_ref(space)
+        if ref not in self.spaces:
+            self.spaces.append(ref)
 
     def save(self, path: str | Path, guard: Guard = nullcontext) -> None:
         atomic_write(Path(path), lambda tmp: Path(tmp).write_text(self.model_dump_json(indent=1)), guard)
@@ -108,11 +135,35 @@ class LatencyTable(BaseModel):
             raise TableError(f"{path}: not JSON ({err})") from None
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise TableError(f"{path}: not a {FORMAT} file")
+        if data.get("version") == 2:
+            data = _upgrade_v2(data, path)
         if data.get("version") != VERSION:
             raise TableError(f"{path}: table format version {data.get('version')}, this version reads {VERSION}")
         return cls.model_validate(data)
 
 
 def space_ref(space: SearchSpaceSpec) -> SpaceRef:
-    return SpaceRef(name=space.name, version=space.version, input_shape=list(space.input_shape),
-                    fingerprint=space_fingerprint(space))
+    return SpaceRef(name=space.name, input_shape=list(space.input_shape), fingerprint=space_fingerprint(space))
+
+
+def _upgrade_v2(data: dict[str, Any], path: str | Path) -> dict[str, Any]:
+    """Version 2 tables were bound to one space and kept their reference as an arch of it: rebuild the
+    reference's plan from that space (a preset, as version 2 tables were)."""
+    from search_spaces import get_space, walk
+
+    space_data = data.pop("space", {}) or {}
+    try:
+        space = get_space(space_data.get("name", ""))
+    except UserError:
+        raise TableError(f"{path}: a version 2 table of space {space_data.get('name')!r}, which is not a preset "
+                         "here: rebuild it with this version") from None
+    if space_fingerprint(space) != space_data.get("fingerprint"):
+        raise TableError(f"{path}: a version 2 table of a space that no longer matches preset {space.name!r}: rebuild it")
+    reference = data.get("reference")
+    if reference is not None:
+        arch = space.parse(reference["arch"])
+        data["reference"] = {"plan": [site.config for site in walk(space, arch)],
+                             "input_shape": list(space.input_shape), "ms": reference["ms"]}
+    data["spaces"] = [space_ref(space).model_dump()]
+    data["version"] = VERSION
+    return data

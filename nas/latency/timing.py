@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import torch
@@ -26,6 +26,13 @@ if TYPE_CHECKING:
     from nas.latency.profile import HardwareProfile
 
 Step = Callable[[Tensor], Tensor]
+
+
+class Timed(NamedTuple):
+    """A network as steps, with the input it is timed on."""
+
+    steps: Sequence[Step]
+    x: Any
 
 
 def _run_cpu(steps: Sequence[Step], x: Tensor, runs: int) -> np.ndarray:
@@ -66,23 +73,23 @@ def fast_mean(times: np.ndarray, keep: float) -> np.ndarray:
     return times[fastest].mean(axis=0)
 
 
-def paired(target: Sequence[Step], reference: Sequence[Step], x: Tensor, profile: HardwareProfile) -> tuple[np.ndarray, float]:
+def paired(target: Timed, reference: Timed, profile: HardwareProfile) -> tuple[np.ndarray, float]:
     """(target's per-step fast mean, reference's total fast mean), from alternating blocks of runs."""
     torch.set_num_threads(profile.threads)
     blocks = max(1, profile.repeats // profile.block)
     t_runs, r_runs = [], []
     with torch.inference_mode():
-        for steps in (target, reference):
-            step_times(steps, x, profile.warmup, profile.device)
+        for net in (target, reference):
+            step_times(net.steps, net.x, profile.warmup, profile.device)
         for _ in range(blocks):
-            t_runs.append(step_times(target, x, profile.block, profile.device))
-            r_runs.append(step_times(reference, x, profile.block, profile.device))
+            t_runs.append(step_times(target.steps, target.x, profile.block, profile.device))
+            r_runs.append(step_times(reference.steps, reference.x, profile.block, profile.device))
     return fast_mean(np.concatenate(t_runs), profile.keep), float(fast_mean(np.concatenate(r_runs), profile.keep).sum())
 
 
-def alone(steps: Sequence[Step], x: Tensor, profile: HardwareProfile) -> float:
-    """The fast-share mean of a network on its own: the reference's unit at build time."""
+def alone(net: Timed, profile: HardwareProfile) -> float:
+    """The fast-share mean of a network on its own: the reference's unit at build time, and its speed now."""
     torch.set_num_threads(profile.threads)
     with torch.inference_mode():
-        step_times(steps, x, profile.warmup, profile.device)
-        return float(fast_mean(step_times(steps, x, 4 * profile.repeats, profile.device), profile.keep).sum())
+        step_times(net.steps, net.x, profile.warmup, profile.device)
+        return float(fast_mean(step_times(net.steps, net.x, 4 * profile.repeats, profile.device), profile.keep).sum())

@@ -406,6 +406,29 @@ def profile_named(s: Session, *, name: str, spec: dict[str, Any]) -> HardwarePro
     return row
 
 
+def profile_by_name(s: Session, name: str) -> HardwareProfileRow | None:
+    return s.scalar(select(HardwareProfileRow).where(HardwareProfileRow.name == name))
+
+
+def profiles(s: Session) -> list[HardwareProfileRow]:
+    return list(s.scalars(select(HardwareProfileRow).order_by(HardwareProfileRow.id)))
+
+
+def newest_table(s: Session, profile_id: int, user: User) -> LatencyTableRow | None:
+    """The newest table of a profile that `user` may see, their own first."""
+    rows = [t for t, _ in s.execute(_visible_tables(user).where(LatencyTableRow.profile_id == profile_id)
+                                    .order_by(LatencyTableRow.id.desc())).all()]
+    own = [t for t in rows if t.owner_id == user.id]
+    return (own or rows or [None])[0]
+
+
+def table_measured(db: Database, *, path: str, entries: int, profile_spec: dict[str, Any]) -> None:
+    """A search measured layers into the table at `path`: its entry count and bound machine change."""
+    with db.session() as s:
+        for row in s.scalars(select(LatencyTableRow).where(LatencyTableRow.path == path)):
+            row.entries, row.profile_spec = entries, profile_spec
+
+
 def register_table(
     s: Session, *, owner: User, profile_name: str, profile_spec: dict[str, Any], space: str, entries: int,
     report: dict[str, Any], path: str = "",

@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from nas.latency import HardwareProfile, LatencyPredictor, LatencyTable, Machine, TableError, build_table
-from nas.latency.layers import arch_layers, space_layers
-from nas.latency.predictor import fit_correction
+from nas.latency.layers import arch_layers, missing_layers, space_layers
+from nas.latency.predictor import check_covers, fit_correction
 from nas.latency.profiler import covering_archs, validate_table
-from nas.latency.table import Entry, layer_key, space_ref
-from nas.latency.timing import fast_mean, paired
+from nas.latency.table import Entry, OverheadPoint, layer_key, space_ref
+from nas.latency.timing import Timed, fast_mean, paired
 from search_spaces import get_space
 
 TINY = get_space("hybrid-tiny")
@@ -25,7 +25,7 @@ def profile(device="cpu", **kw) -> HardwareProfile:
 def fake_table(space=TINY) -> LatencyTable:
     rng = np.random.default_rng(0)
     entries = [Entry(layer=e, input_size=s, ms=float(rng.uniform(0.01, 1)), spread=0.0) for e, s in space_layers(space)]
-    return LatencyTable(space=space_ref(space), profile=profile(), entries=entries)
+    return LatencyTable(spaces=[space_ref(space)], profile=profile(), entries=entries)
 
 
 def test_every_arch_layer_is_enumerated():
@@ -42,8 +42,12 @@ def test_table_round_trip_and_key_mismatches(tmp_path):
     table.save(path)
     again = LatencyTable.load(path)
     assert again == table
-    with pytest.raises(TableError, match="built for space 'hybrid-tiny'"):
-        LatencyPredictor(again, get_space("hybrid-small"))
+    small = get_space("hybrid-small")
+    with pytest.raises(TableError, match="no entry for layer"):  # keyed by layers: another space's are missing
+        LatencyPredictor(again, small)(small.largest())
+    with pytest.raises(TableError, match=r"lacks \d+ of the layers of space 'hybrid-small'"):
+        check_covers(again, small)
+    check_covers(again, TINY)
     data = json.loads(path.read_text())
     (tmp_path / "v9.json").write_text(json.dumps(data | {"version": 9}))
     with pytest.raises(TableError, match="version 9"):
@@ -69,21 +73,33 @@ def test_predictor_is_the_sum_of_the_archs_entries():
 
 def test_correction_recovers_the_overhead():
     rng = np.random.default_rng(0)
-    sums, layers = rng.uniform(0.5, 3, 60), rng.integers(3, 12, 60).astype(float)
-    fitted = fit_correction(sums, layers, sums + 0.05 + 0.012 * layers)
-    assert fitted.constant == pytest.approx(0.05) and fitted.per_layer == pytest.approx(0.012)
-    assert fitted.networks == 60
+    points = []
+    for _ in range(80):
+        conv, attention = (int(v) for v in rng.integers(1, 8, 2))
+        layer_sum = float(rng.uniform(0.5, 3))
+        measured = layer_sum + 0.05 + 0.012 * (conv + attention) + 0.02 * attention
+        points.append(OverheadPoint(layer_sum=layer_sum, layers=conv + attention, measured=measured,
+                                    kinds={"conv": conv, "attention": attention}))
+    fitted = fit_correction(points, ridge=1e-9)
+    overhead = [fitted.constant + (fitted.per_layer + fitted.per_kind["conv"]) * 2
+                + (fitted.per_layer + fitted.per_kind["attention"]) * 3]
+    assert overhead == pytest.approx([0.05 + 0.012 * 5 + 0.02 * 3], rel=1e-6) and fitted.networks == 80
+    shared = fit_correction(points)  # the ridge pulls the families' terms towards the shared per-layer cost
+    assert abs(shared.per_kind["conv"]) < abs(fitted.per_kind["conv"]) + 1e-12
 
 
-def test_predictor_adds_the_overhead():
+def test_predictor_adds_the_overhead_and_the_calibration():
     table = fake_table()
     table.correction.constant, table.correction.per_layer = 0.1, 0.01
+    table.correction.per_kind = {"conv": 0.005}
     predictor = LatencyPredictor(table, TINY)
     arch = TINY.largest()
-    layers = arch_layers(predictor.space, arch)
-    by_hand = sum(table.lookup()[layer_key(e, s)] for e, s in layers) + 0.1 + 0.01 * len(layers)
+    sites = predictor._walk(arch)
+    by_hand = (sum(table.lookup()[layer_key(s.config, s.input_size)] for s in sites) + 0.1 + 0.01 * len(sites)
+               + 0.005 * sum(s.kind == "conv" for s in sites))
     assert predictor(arch) == pytest.approx(by_hand)
     assert predictor.predict_many([arch, TINY.smallest()])[0] == pytest.approx(by_hand)
+    assert LatencyPredictor(table, TINY, scale=1.25)(arch) == pytest.approx(1.25 * by_hand)
 
 
 def test_fast_mean_keeps_the_fastest_runs_and_adds_up():
@@ -113,7 +129,7 @@ def test_reference_pairing_cancels_a_machine_slowdown():
     ratios, raw = [], []
     for factor in (1.0, 2.0):
         speed["factor"] = factor
-        ms, ref_now = paired(target, reference, x, prof)
+        ms, ref_now = paired(Timed(target, x), Timed(reference, x), prof)
         raw.append(ms.sum())
         ratios.append(ms.sum() / ref_now)
     assert raw[1] / raw[0] == pytest.approx(2.0, rel=0.25)
@@ -122,7 +138,7 @@ def test_reference_pairing_cancels_a_machine_slowdown():
 
 def test_cover_times_every_layer_in_enough_networks():
     wanted = {layer_key(e, s) for e, s in space_layers(TINY)}
-    archs = covering_archs(TINY, wanted, cover=2)
+    archs = covering_archs(TINY, dict.fromkeys(wanted, 2))
     uses: dict[str, int] = {}
     for arch in archs:
         for key in {layer_key(e, s) for e, s in arch_layers(TINY, arch)}:
@@ -141,8 +157,8 @@ def _cover_ids_in_a_new_process() -> list[str]:
     code = ("from nas.latency.profiler import covering_archs; from nas.latency.layers import space_layers; "
             "from nas.latency.table import layer_key; from search_spaces import get_space; "
             "space = get_space('hybrid-tiny'); "
-            "wanted = {layer_key(e, s) for e, s in space_layers(space)}; "
-            "print(' '.join(a.id for a in covering_archs(space, wanted, cover=2)))")
+            "wanted = {layer_key(e, s): 2 for e, s in space_layers(space)}; "
+            "print(' '.join(a.id for a in covering_archs(space, wanted)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env=os.environ | {"PYTHONHASHSEED": "12345"})
     return out.stdout.split()
@@ -170,9 +186,9 @@ def test_profiler_builds_resumes_and_validates_tiny(tmp_path):
     resumed = []
     table = build_table(TINY, profile(), out, calibration=6, progress=lambda *a: resumed.append(a))
     assert time.perf_counter() - started < 60
-    networks = resumed[0][2]
+    networks = resumed[0][2]  # what the partial table still lacked
     assert resumed[0] == ("networks", 0, networks) and table.networks[:20] == partial.networks
-    assert len(table.networks) == networks == len(set(table.networks))
+    assert len(table.networks) == 20 + networks == len(set(table.networks))
     assert table.reference == partial.reference  # the unit is measured once per table
     assert len(table.entries) == len(list(space_layers(TINY))) == 133
     assert all(e.ms > 0 and len(e.samples) >= 1 for e in table.entries)
@@ -180,6 +196,11 @@ def test_profiler_builds_resumes_and_validates_tiny(tmp_path):
     report = validate_table(table, TINY, samples=6, repeat_for_noise=2, plot=tmp_path / "plot.png")
     assert {"mape", "rmse_ms", "within_5pct", "within_10pct", "kendall_tau", "spearman_rho", "n"} <= set(report)
     assert report["n"] == 6 and report["noise_floor"]["networks"] == 2 and (tmp_path / "plot.png").stat().st_size > 0
+    assert {"within_10pct", "kendall_tau", "mape"} <= set(report["raw"])  # beside the calibrated figures
+    slowdowns = [n["slowdown"] for n in report["networks"]]
+    raw_error = [abs(n["predicted_ms"] - n["measured_ms"] * f) / (n["measured_ms"] * f)
+                 for n, f in zip(report["networks"], slowdowns, strict=True)]
+    assert report["raw"]["mape"] == pytest.approx(float(np.mean(raw_error)))
     with pytest.raises(TableError, match="another profile"):
         build_table(TINY, profile(threads=2), out)
 
@@ -244,3 +265,117 @@ def test_cli_predicts_one_arch_or_a_list(tmp_path):
     assert [r["latency_ms"] for r in lines] == pytest.approx([predictor(a) for a in archs])
     bad = runner.invoke(app, ["latency", "predict", str(tmp_path / "lut.json"), str(tmp_path / "missing.json")])
     assert bad.exit_code == 2 and "Traceback" not in bad.output
+
+
+def _quick_table(tmp_path, space=TINY):
+    out = tmp_path / "lut.json"
+    build_table(space, profile(), out, calibration=6)
+    return out
+
+
+def test_one_table_serves_a_retargeted_space_after_measuring_only_its_missing_layers(tmp_path):
+    from nas.latency import search_predictor
+    from nas.latency.for_search import EXTENSION_CALIBRATION
+
+    out = _quick_table(tmp_path)
+    before = LatencyTable.load(out)
+    retargeted = TINY.with_input((3, 16, 16), 5)  # new stem channels, sizes and head: layers the table lacks
+    lacking = missing_layers(before, retargeted)
+    assert lacking and len(lacking) < len(list(space_layers(retargeted))) + 1
+    notes = []
+    predictor = search_predictor(out, retargeted, calibrate=False, note=notes.append)
+    after = LatencyTable.load(out)
+    assert not missing_layers(after, retargeted) and not missing_layers(after, TINY)  # serves both spaces now
+    assert len(after.entries) == len(before.entries) + len(lacking)
+    assert after.networks[: len(before.networks)] == before.networks and after.reference == before.reference
+    assert [s.name for s in after.spaces] == ["hybrid-tiny", "hybrid-tiny"] and "measuring the" in notes[0]
+    assert len(after.points) == len(before.points) + EXTENSION_CALIBRATION  # refitted with the new space's networks
+    assert predictor(retargeted.largest()) > predictor(retargeted.smallest()) > 0
+    unchanged = LatencyTable.load(out).model_dump()
+    search_predictor(out, retargeted, calibrate=False)  # nothing left to measure: the file is not rewritten
+    assert LatencyTable.load(out).model_dump() == unchanged
+
+
+def test_two_searches_extending_one_table_measure_its_layers_once(tmp_path):
+    import shutil
+    import threading
+
+    from nas.latency import search_predictor
+
+    out = _quick_table(tmp_path)
+    single = shutil.copy(out, tmp_path / "single.json")
+    retargeted = TINY.with_input((1, 12, 12), 3)
+    search_predictor(single, retargeted, calibrate=False)  # what one search alone measures
+    errors = []
+
+    def search():
+        try:
+            search_predictor(out, retargeted, calibrate=False)
+        except Exception as err:  # noqa: BLE001 - reported below
+            errors.append(err)
+
+    threads = [threading.Thread(target=search) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    table = LatencyTable.load(out)
+    assert not errors and not missing_layers(table, retargeted)
+    assert len(table.networks) == len(set(table.networks)) == len(LatencyTable.load(single).networks)
+
+
+def test_a_table_bound_to_another_machine_is_not_extended_here(tmp_path):
+    from nas.latency import search_predictor
+
+    out = _quick_table(tmp_path)
+    table = LatencyTable.load(out)
+    table.profile = table.profile.model_copy(update={"machine": Machine(cpu="another CPU", torch="2.0")})
+    table.save(out)
+    with pytest.raises(TableError, match="this host is not it"):
+        search_predictor(out, TINY.with_input((1, 12, 12), 3))
+    assert search_predictor(out, TINY, note=lambda _t: None).scale == 1.0  # covered: usable, not calibrated
+
+
+def test_calibration_measures_the_reference_once_in_a_while(tmp_path, monkeypatch):
+    from nas.latency import calibration
+    from nas.latency.profiler import Measurer
+
+    monkeypatch.setenv("NAS_CACHE_DIR", str(tmp_path / "cache"))
+    table = LatencyTable.load(_quick_table(tmp_path))
+    calls = []
+    real = Measurer.speed_now
+    monkeypatch.setattr(Measurer, "speed_now", lambda self: calls.append(1) or real(self))
+    first = calibration.host_speed(table)
+    assert 0.2 < first < 5 and calibration.host_speed(table) == first and len(calls) == 1  # cached
+    assert calibration.host_speed(table, max_age_s=0) > 0 and len(calls) == 2  # stale: measured again
+
+
+def test_the_front_is_remeasured_and_refines_the_overhead(tmp_path):
+    from nas.latency import remeasure_front
+
+    out = _quick_table(tmp_path)
+    archs = [TINY.largest(), TINY.smallest()]
+    rows = remeasure_front(out, TINY, archs)
+    table = LatencyTable.load(out)
+    assert [r["arch_id"] for r in rows] == [a.id for a in archs]
+    assert all(r["measured_ms"] > 0 and r["predicted_ms"] > 0 for r in rows)
+    assert rows[0]["measured_ms"] > rows[1]["measured_ms"]  # the largest arch is slower
+    assert [p.source for p in table.points[-2:]] == ["device", "device"] and table.correction.networks == 8
+
+
+def test_a_version_2_table_is_upgraded(tmp_path):
+    from nas.latency.table import space_fingerprint
+
+    arch = TINY.smallest()
+    v2 = {"format": "hybrid-nas-latency-table", "version": 2,
+          "space": {"name": "hybrid-tiny", "version": 1, "input_shape": list(TINY.input_shape),
+                    "fingerprint": space_fingerprint(TINY)},
+          "profile": profile().model_dump(mode="json"), "entries": [], "networks": [],
+          "reference": {"arch": arch.to_dict(), "ms": 0.5}, "correction": {"constant": 0.1, "per_layer": 0.01}}
+    (tmp_path / "v2.json").write_text(json.dumps(v2))
+    table = LatencyTable.load(tmp_path / "v2.json")
+    assert table.reference.plan == [s[0] for s in arch_layers(TINY, arch)] and table.reference.ms == 0.5
+    assert table.spaces[0].name == "hybrid-tiny" and table.correction.constant == 0.1
+    (tmp_path / "v2b.json").write_text(json.dumps(v2 | {"space": v2["space"] | {"fingerprint": "0"}}))
+    with pytest.raises(TableError, match="no longer matches"):
+        LatencyTable.load(tmp_path / "v2b.json")
