@@ -30,7 +30,7 @@ def made_up_table(space_name: str) -> LatencyTable:
     entries = [Entry(layer=e, input_size=s, ms=float(rng.uniform(0.01, 1.0)))
                for e, s in space_layers(space)]
     profile = HardwareProfile(name="made-up", machine=Machine.here("cpu"))
-    return LatencyTable(space=space_ref(space), profile=profile, entries=entries)
+    return LatencyTable(spaces=[space_ref(space)], profile=profile, entries=entries)
 
 
 def main() -> None:
@@ -40,7 +40,7 @@ def main() -> None:
     parser.add_argument("--archs", type=int, default=10_000)
     args = parser.parse_args()
     table = LatencyTable.load(args.table) if args.table else made_up_table(args.space)
-    space = get_space(table.space.name)
+    space = get_space(args.space)
     rng = random.Random(0)
     archs = [space.sample(rng) for _ in range(args.archs)]
     predictor = LatencyPredictor(table, space)

@@ -207,6 +207,8 @@ def latency_validate(
     input_shape: str | None = typer.Option(None, "--input", help=INPUT_HELP),
     classes: int | None = typer.Option(None, help="re-target the space's head to this many classes"),
     samples: int = typer.Option(100, help="random subnets measured end to end"),
+    repeats: int | None = typer.Option(None, help="runs per network (default: the profile's; more: a more "
+                                                   "precise ground truth)"),
     seed: int = typer.Option(0),
     out: Path | None = typer.Option(None, "--out", help="REPORT.json (a PNG plot is written beside it)"),
 ) -> None:
@@ -218,7 +220,7 @@ def latency_validate(
     spec = _table_space(table, space, input_shape, classes)
     with ConsoleReporter() as reporter:
         report = validate_table(table, spec, samples, seed, plot=out.with_suffix(".png") if out else None,
-                                progress=lambda phase, n, total: reporter.progress(phase, n, total))
+                                progress=lambda phase, n, total: reporter.progress(phase, n, total), repeats=repeats)
     if out:
         out.write_text(json.dumps(report, indent=2))
     noise = report["noise_floor"]

@@ -13,6 +13,7 @@ from torch import Tensor, nn
 
 from nas.data import DataSplits
 from search_spaces import Arch, HybridSupernet, count
+from search_spaces.memory import memory_metrics
 
 LatencyFn = Callable[[Arch], float]
 
@@ -62,9 +63,10 @@ class Evaluator:
         return model
 
     def cost(self, arch: Arch) -> dict[str, float]:
-        """Metrics that need no data: params, MACs and, with a latency table, latency_ms."""
+        """Metrics that need no data: params, MACs, peak_memory_mb (batch 1), weights_mb and, with a latency
+        table, latency_ms."""
         counts = count(self.supernet.space, arch)
-        metrics = {"params": float(counts.params), "macs": float(counts.macs)}
+        metrics = {"params": float(counts.params), "macs": float(counts.macs)} | memory_metrics(self.supernet.space, arch)
         if self.latency is not None:
             metrics["latency_ms"] = float(self.latency(arch))
         return metrics

@@ -15,7 +15,7 @@ from nas.latency.backends import BACKENDS
 from nas.search.strategies import STRATEGIES
 from search_spaces.errors import UserError, field_messages, read_yaml
 
-ObjectiveName = Literal["accuracy", "latency_ms", "params", "macs"]
+ObjectiveName = Literal["accuracy", "latency_ms", "params", "macs", "peak_memory_mb", "weights_mb"]
 
 
 class _Config(BaseModel):

@@ -159,7 +159,7 @@ def test_latency_layers_and_prediction(space):
     assert any(json.loads(k)["layer"]["type"] == "user_gated" for k in wanted)
     rng = np.random.default_rng(0)
     entries = [Entry(layer=e, input_size=s, ms=float(rng.uniform(0.01, 1))) for e, s in space_layers(space)]
-    table = LatencyTable(space=space_ref(space), profile=profile(), entries=entries)
+    table = LatencyTable(spaces=[space_ref(space)], profile=profile(), entries=entries)
     predictor = LatencyPredictor(table, space)
     ms = table.lookup()
     for arch in _archs(space):

@@ -29,7 +29,7 @@ def _search(workdir: Path, db: Database, config: dict[str, Any], reporter: Datab
     ids: dict[str, Any] = {"job_id": reporter.job_id, "attempt": reporter.attempt}
     if search_config.hardware:  # the search may have measured layers into it, binding its profile to this machine
         table = LatencyTable.load(search_config.hardware)
-        repo.table_measured(db, path=search_config.hardware, entries=len(table.entries),
+        repo.table_measured(db, path=search_config.hardware, spaces=table.space_names(), entries=len(table.entries),
                             profile_spec=table.profile.model_dump(mode="json"))
     repo.set_front(db, front=result.front, **ids)
     path = workdir / RESULT

@@ -13,12 +13,13 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from api.deps import DB, TOKENS, SessionDep, owned_search, same_token
+from api.deps import DB, TOKENS, SessionDep, SettingsDep, owned_search, same_token
 from nas.export import FORMATS
+from nas.rundir import RESULT, job_workdir
 from nas.search.strategies import STRATEGIES
 from nas.store import repo
 from nas.store.models import User, utcnow
-from search_spaces import BLOCKS, get_space, list_presets
+from search_spaces import BLOCKS, get_space, list_presets, space_from_dict
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -119,35 +120,43 @@ def search_page(request: Request, search_id: str, user: PageUser, s: SessionDep)
 
 
 @router.get("/searches/{search_id}/candidates/{arch_id}", response_class=HTMLResponse)
-def candidate_page(request: Request, search_id: str, arch_id: str, user: PageUser, s: SessionDep) -> HTMLResponse:
+def candidate_page(request: Request, search_id: str, arch_id: str, user: PageUser, s: SessionDep,
+                   settings: SettingsDep) -> HTMLResponse:
     search = owned_search(s, search_id, user)
     cand = repo.candidate(s, search.id, arch_id)
     if cand is None:
         raise HTTPException(404, f"candidate {arch_id} not found")
-    return render(request, "candidate.html", user=user, search=search, cand=cand, breakdown=latency_breakdown(search, cand), families=BLOCKS,
+    result = job_workdir(settings.data_dir, search.id) / RESULT
+    breakdown = latency_breakdown(search, cand, result)
+    return render(request, "candidate.html", user=user, search=search, cand=cand, breakdown=breakdown, families=BLOCKS,
                   formats=FORMATS.names())
 
 
 @functools.lru_cache(maxsize=8)
-def _predictor(path: str, space: str, mtime: float):
-    """One predictor per table file (and version of it): loading a table parses its JSON once."""
+def _predictor(path: str, mtime: float, result: str, result_mtime: float):
+    """One predictor per table file and search space (and version of them): each JSON is parsed once. The
+    space is the search's as re-targeted to its dataset (its result.json), or the preset before it ends."""
     from nas.latency import LatencyTable
     from nas.latency.predictor import LatencyPredictor
+    from nas.schemas import SearchResult
 
-    return LatencyPredictor(LatencyTable.load(path), get_space(space))
+    space = space_from_dict(SearchResult.model_validate_json(Path(result).read_text()).space)
+    return LatencyPredictor(LatencyTable.load(path), space)
 
 
-def latency_breakdown(search, cand) -> list[dict] | None:
-    """Each layer's latency from the search's table (None when the search used no table)."""
+def latency_breakdown(search, cand, result: Path) -> list[dict] | None:
+    """Each layer's latency from the search's table (None when the search used no table or has not ended)."""
     path = search.config.get("hardware")
-    if not path or not Path(path).exists():
+    if not path or not Path(path).exists() or not result.exists():
         return None
     from nas.latency import TableError
 
     try:
-        predictor = _predictor(path, search.config["space"], Path(path).stat().st_mtime)
+        predictor = _predictor(path, Path(path).stat().st_mtime, str(result), result.stat().st_mtime)
         rows = predictor.layer_breakdown(predictor.space.parse(cand.arch))
-    except (TableError, ValueError):  # e.g. a dataset that re-targeted the space away from the table's
+    except (TableError, ValueError):
+        return None
+    if any(r["ms"] is None for r in rows):
         return None
     return [{"type": r["layer"]["type"], "channels": f"{r['layer'].get('cin', '')}→{r['layer'].get('cout', '')}",
              "input_size": r["input_size"], "ms": r["ms"]} for r in rows]

@@ -126,7 +126,7 @@ def upload_table(file: UploadFile, user: CurrentUser, s: SessionDep, settings: S
         raise InvalidField(("body", "report"), f"not a validation report ({str(err)[:300]})") from None
     row, profile = repo.register_table(
         s, owner=user, profile_name=table.profile.name, profile_spec=table.profile.model_dump(mode="json"),
-        space=table.space.name, entries=len(table.entries),
+        space=table.space_names(), entries=len(table.entries),
         report=json.loads(checked.model_dump_json(exclude_none=True)) if checked else {})
     row.path = str(folder / f"{row.id}.json")  # named by id, never by the upload's name
     table.save(row.path)

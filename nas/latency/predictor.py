@@ -1,7 +1,7 @@
-"""Predict a network's latency from a table: the sum of its layers' in-context entries plus the
-whole-network overhead fitted on measured networks (a constant, a cost per layer, and per block family
-a ridge-regularised extra per layer: what a plain forward call costs beyond its timed layers differs
-by family), times the host-speed calibration.
+"""Predict a network's latency from a table: the sum of its layers' entries, each in the context of
+the kind of layer before it (table.context), plus the whole-network overhead fitted on measured networks
+(a constant, a cost per layer, and per block family a ridge-regularised extra per layer: what a plain
+forward call costs beyond its timed layers differs by family), times the host-speed calibration.
 
 Prediction is a few dictionary look-ups per arch: each layer position of an arch is described by a
 small hashable tuple, resolved to its table entry (and its share of the overhead) once and remembered,
@@ -15,7 +15,7 @@ from collections.abc import Hashable, Sequence
 
 import numpy as np
 
-from nas.latency.table import Correction, LatencyTable, OverheadPoint, TableError, layer_key
+from nas.latency.table import FIRST, Correction, LatencyTable, OverheadPoint, TableError, layer_key
 from search_spaces import Arch, LayerSite, SearchSpaceSpec, walk
 
 RIDGE = 1.0  # pulls each family's extra per-layer cost towards 0 (the shared per-layer cost) when few networks hold it
@@ -28,18 +28,26 @@ class LatencyPredictor:
     def __init__(self, table: LatencyTable, space: SearchSpaceSpec, scale: float = 1.0):
         self.table, self.space, self.scale = table, space, scale
         self.ms = table.lookup()
-        self._by_position: dict[Hashable, tuple[float, float]] = {}  # (entry, entry + its overhead share)
+        # by (position, kind of the layer before): (entry in that context, that + its overhead share)
+        self._by_position: dict[Hashable, tuple[float, float]] = {}
 
     def layer_ms(self, arch: Arch) -> list[float]:
-        """The table entry of each of `arch`'s layers."""
-        return [self._site(site)[0] for site in self._walk(arch)]
+        """The table entry of each of `arch`'s layers, in its context."""
+        return [found[0] for found in self._sites(arch)]
 
     def _walk(self, arch: Arch) -> list[LayerSite]:
         # archs are trusted to belong to the space (a search's do): checking them costs more than the look-ups
         return walk(self.space, arch, check=False)
 
-    def _site(self, site: LayerSite) -> tuple[float, float]:
-        key = site.key
+    def _sites(self, arch: Arch) -> list[tuple[float, float]]:
+        out, after = [], FIRST
+        for site in self._walk(arch):
+            out.append(self._site(site, after))
+            after = site.kind
+        return out
+
+    def _site(self, site: LayerSite, after: str) -> tuple[float, float]:
+        key = (site.key, after)
         found = self._by_position.get(key)
         if found is None:
             ms = self.ms.get(layer_key(site.config, site.input_size))
@@ -47,11 +55,12 @@ class LatencyPredictor:
                 raise TableError(f"the table has no entry for layer {site.config} at input size {site.input_size}; "
                                  "extend it for this space (nas latency build --space ... --out TABLE)")
             c = self.table.correction
+            ms = self.table.in_context(ms, after, site.kind)
             found = self._by_position[key] = (ms, ms + c.per_layer + c.per_kind.get(site.kind, 0.0))
         return found
 
     def _unscaled(self, arch: Arch) -> float:
-        return sum(self._site(site)[1] for site in self._walk(arch)) + self.table.correction.constant
+        return sum(found[1] for found in self._sites(arch)) + self.table.correction.constant
 
     def predict_many(self, archs: Sequence[Arch]) -> np.ndarray:
         return np.fromiter((self._unscaled(a) for a in archs), float, len(archs)) * self.scale
@@ -65,7 +74,7 @@ class LatencyPredictor:
         kinds: dict[str, int] = {}
         for site in sites:
             kinds[site.kind] = kinds.get(site.kind, 0) + 1
-        return OverheadPoint(layer_sum=sum(self._site(s)[0] for s in sites), layers=len(sites), kinds=kinds,
+        return OverheadPoint(layer_sum=sum(self.layer_ms(arch)), layers=len(sites), kinds=kinds,
                              measured=measured, space=space_fingerprint, source=source)
 
     def layer_breakdown(self, arch: Arch) -> list[dict]:

@@ -28,6 +28,7 @@ from nas.latency.layers import arch_layers, missing_layers
 from nas.latency.predictor import LatencyPredictor, fit_correction
 from nas.latency.profile import HardwareProfile
 from nas.latency.table import (
+    FIRST,
     Entry,
     LatencyTable,
     Reference,
@@ -37,17 +38,12 @@ from nas.latency.table import (
     space_fingerprint,
 )
 from nas.latency.timing import Timed, alone, paired
-from search_spaces import Arch, SearchSpaceSpec, walk
+from search_spaces import Arch, SearchSpaceSpec, plan
 from search_spaces.standalone import Network
 
 Progress = Callable[[str, int, int], None]
 REFERENCE_SEED, COVER_SEED, CALIBRATION_SEED = 12_345, 7, 10_000  # validation samples with its own seed
 COVER_POOL = 4000  # random archs the cover picks from (grown while some layer is missing)
-
-
-def plan_of(space: SearchSpaceSpec, arch: Arch) -> list[dict[str, Any]]:
-    """The static network of `arch`: what is timed (weights do not change a latency, so none are copied)."""
-    return [site.config for site in walk(space, arch)]
 
 
 class Measurer:
@@ -67,7 +63,7 @@ class Measurer:
         """A measurer whose reference is `reference`, or (a new table) a fixed random arch of `space`."""
         if reference is None:
             arch = space.sample(random.Random(REFERENCE_SEED))
-            reference = Reference(plan=plan_of(space, arch), input_shape=list(space.input_shape), ms=0.0)
+            reference = Reference(plan=plan(space, arch), input_shape=list(space.input_shape), ms=0.0)
         return cls(profile, reference)
 
     def input(self, shape: Sequence[int]) -> Any:
@@ -82,16 +78,16 @@ class Measurer:
         ms, reference_now = paired(net, self.reference_net, self.profile)
         return ms * (self.reference.ms / reference_now), reference_now / self.reference.ms
 
-    def layer_ms(self, plan: list[dict[str, Any]], input_shape: Sequence[int]) -> np.ndarray:
-        """Each layer of a network timed in context, in reference units."""
+    def layer_ms(self, layers: list[dict[str, Any]], input_shape: Sequence[int]) -> np.ndarray:
+        """Each layer of a network (its plan) timed in context, in reference units."""
         x = self.input(input_shape)
-        return self._paired(Timed(self.backend.layers(Network(plan), x), x))[0]
+        return self._paired(Timed(self.backend.layers(Network(layers), x), x))[0]
 
-    def network_ms(self, plan: list[dict[str, Any]], input_shape: Sequence[int]) -> tuple[float, float]:
+    def network_ms(self, layers: list[dict[str, Any]], input_shape: Sequence[int]) -> tuple[float, float]:
         """(the whole network called as one module, in reference units; the machine's slowdown now:
         reference now / at build time, so that ms * slowdown is what it took)."""
         x = self.input(input_shape)
-        ms, slowdown = self._paired(Timed(self.backend.whole(Network(plan), x), x))
+        ms, slowdown = self._paired(Timed(self.backend.whole(Network(layers), x), x))
         return float(ms.sum()), slowdown
 
     def speed_now(self) -> float:
@@ -114,7 +110,7 @@ def covering_archs(space: SearchSpaceSpec, need: dict[str, int], measured: set[s
                 continue
             seen.add(arch.id)
             keys = {layer_key(e, s) for e, s in arch_layers(space, arch)} & need.keys()
-            if not keys or (measured and network_id(plan_of(space, arch), space.input_shape) in measured):
+            if not keys or (measured and network_id(plan(space, arch), space.input_shape) in measured):
                 continue
             for k in keys:
                 holders[k].append(len(pool))
@@ -158,18 +154,20 @@ def build_table(
         networks = covering_archs(space, missing_layers(table, space, profile.cover), done)
     else:
         unique = {a.id: a for a in archs}.values()
-        networks = [a for a in unique if network_id(plan_of(space, a), space.input_shape) not in done]
+        networks = [a for a in unique if network_id(plan(space, a), space.input_shape) not in done]
     progress("networks", 0, len(networks))
     entries = {layer_key(e.layer, e.input_size): e for e in table.entries}
     for n, arch in enumerate(networks, 1):
-        plan = plan_of(space, arch)
-        _add_samples(table, entries, arch_layers(space, arch), measurer.layer_ms(plan, space.input_shape))
-        table.networks.append(network_id(plan, space.input_shape))
+        layers = plan(space, arch)  # timed without weights: they do not change a latency
+        _add_samples(table, entries, arch_layers(space, arch), measurer.layer_ms(layers, space.input_shape))
+        table.networks.append(network_id(layers, space.input_shape))
         if n % checkpoint_every == 0:
             table.build_seconds += time.perf_counter() - t0
             t0 = time.perf_counter()
             table.save(out, guard)  # an interrupted build resumes from here
         progress("networks", n, len(networks))
+    if networks:
+        table.fit_contexts()
     fingerprint = space_fingerprint(space)
     if calibration > 0 and not any(p.space == fingerprint for p in table.points):
         rng = random.Random(CALIBRATION_SEED)  # the given archs hold the only layers a partial table has
@@ -181,12 +179,14 @@ def build_table(
 
 
 def _add_samples(table: LatencyTable, entries: dict[str, Entry], layers: list, ms: np.ndarray) -> None:
+    after = FIRST
     for (entry, size), value in zip(layers, ms, strict=True):
         key = layer_key(entry, size)
         if key not in entries:
             entries[key] = Entry(layer=entry, input_size=size, ms=0.0)
             table.entries.append(entries[key])
-        entries[key].add(float(value))
+        entries[key].add(float(value), after)
+        after = entry["type"]
 
 
 def add_overhead_points(table: LatencyTable, measurer: Measurer, space: SearchSpaceSpec, archs: Sequence[Arch],
@@ -198,7 +198,7 @@ def add_overhead_points(table: LatencyTable, measurer: Measurer, space: SearchSp
     fingerprint = space_fingerprint(space)
     out = []
     for n, arch in enumerate(archs, 1):
-        measured, slowdown = measurer.network_ms(plan_of(space, arch), space.input_shape)
+        measured, slowdown = measurer.network_ms(plan(space, arch), space.input_shape)
         out.append((predictor(arch), measured, slowdown))
         table.points.append(predictor.overhead_point(arch, measured, fingerprint, source))
         progress("calibrate", n, len(archs))
@@ -220,11 +220,12 @@ def _resume(out: Path, profile: HardwareProfile) -> LatencyTable:
 
 def validate_table(
     table: LatencyTable, space: SearchSpaceSpec, samples: int = 100, seed: int = 0, repeat_for_noise: int = 20,
-    progress: Progress | None = None, plot: Path | None = None,
+    progress: Progress | None = None, plot: Path | None = None, repeats: int | None = None,
 ) -> dict[str, Any]:
-    """Measure `samples` random subnets end to end (same protocol) and compare with the predictions: as
-    calibrated to the host's speed when each network ran (its interleaved reference), and raw (in the
-    table's build-time units against the plain milliseconds)."""
+    """Measure `samples` random subnets end to end (same protocol; `repeats` runs each, default the profile's:
+    more make the ground truth more precise) and compare with the predictions: as calibrated to the host's
+    speed when each network ran (its interleaved reference), and raw (in the table's build-time units
+    against the plain milliseconds)."""
     progress = progress or (lambda *_: None)
     if not table.profile.matches_here():
         raise TableError(f"the table was measured on {table.profile.machine}, this machine is "
@@ -232,16 +233,17 @@ def validate_table(
     if table.reference is None:
         raise TableError("the table has no reference measurement: finish its build first")
     predictor = LatencyPredictor(table, space)
-    measurer = Measurer(table.profile, table.reference)
+    protocol = table.profile if repeats is None else table.profile.model_copy(update={"repeats": repeats})
+    measurer = Measurer(protocol, table.reference)
     rng = random.Random(seed)
     archs = [space.sample(rng) for _ in range(samples)]
     measured, slowdowns = [], []
     for n, arch in enumerate(archs, 1):
-        ms, slowdown = measurer.network_ms(plan_of(space, arch), space.input_shape)
+        ms, slowdown = measurer.network_ms(plan(space, arch), space.input_shape)
         measured.append(ms)
         slowdowns.append(slowdown)
         progress("validate", n, samples)
-    again = [measurer.network_ms(plan_of(space, a), space.input_shape)[0] for a in archs[:repeat_for_noise]]
+    again = [measurer.network_ms(plan(space, a), space.input_shape)[0] for a in archs[:repeat_for_noise]]
     predicted = predictor.predict_many(archs)
     m, speed = np.array(measured), np.array(slowdowns)
     report = accuracy_report(predicted, m, np.array(again))
@@ -255,6 +257,7 @@ def validate_table(
                              "note": "reference network now / at build time"},
         "profile": table.profile.model_dump(mode="json"), "space": space.name,
         "table": {"entries": len(table.entries), "networks": len(table.networks), "build_seconds": table.build_seconds},
+        "repeats": protocol.repeats,
         "networks": [{"arch_id": a.id, "predicted_ms": float(p), "measured_ms": float(v), "slowdown": float(f)}
                      for a, p, v, f in zip(archs, predicted, m, speed, strict=True)],
     }

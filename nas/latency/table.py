@@ -17,6 +17,7 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from pydantic import BaseModel, Field
 
 from nas.files import Guard, atomic_write
@@ -46,17 +47,24 @@ def network_id(plan: list[dict[str, Any]], input_shape: list[int] | tuple[int, .
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+FIRST = "-"  # the predecessor kind of a network's first layer
+
+
 class Entry(BaseModel):
-    """One layer configuration: its in-context latency, averaged over the networks it was timed in."""
+    """One layer configuration: its latency in context, from the networks it was timed in. `ms` is its
+    latency after a layer of no particular kind: the samples with their predecessors' effect divided out
+    (see `fit_contexts`), or their mean before that fit."""
 
     layer: dict[str, Any]
     input_size: int
     ms: float
     spread: float = Field(0.0, description="relative standard deviation over its contexts")
     samples: list[float] = Field(default_factory=list, description="ms in each network it was timed in")
+    contexts: list[str] = Field(default_factory=list, description="the kind of the layer before it, per sample")
 
-    def add(self, ms: float) -> None:
+    def add(self, ms: float, after: str) -> None:
         self.samples.append(ms)
+        self.contexts.append(after)
         self.ms = statistics.fmean(self.samples)
         self.spread = statistics.pstdev(self.samples) / self.ms if self.ms > 0 else 0.0
 
@@ -108,13 +116,63 @@ class LatencyTable(BaseModel):
     networks: list[str] = Field(default_factory=list, description="ids of the networks whose layers were timed")
     points: list[OverheadPoint] = Field(default_factory=list)
     correction: Correction = Correction()
+    context: dict[str, tuple[float, float]] = Field(
+        default_factory=dict, description="'previous kind>kind': (scale, offset ms) of a layer's latency after a "
+                                          "layer of that kind (a layer after an SSM block runs slower, one after "
+                                          "its own kind faster: caches and kernels left cold or warm)")
     build_seconds: float = 0.0
 
     def lookup(self) -> dict[str, float]:
         return {layer_key(e.layer, e.input_size): e.ms for e in self.entries}
 
+    def in_context(self, ms: float, after: str, kind: str) -> float:
+        """An entry's latency after a layer of kind `after`."""
+        scale, offset = self.context.get(f"{after}>{kind}", (1.0, 0.0))
+        return ms * scale + offset
+
+    def fit_contexts(self, rounds: int = 30, ridge: float = 1e-2) -> None:
+        """Fit sample = entry * scale[pair] + offset[pair] (pair: previous kind > kind) by alternating least
+        squares over every sample: a cold or warm cache costs both a share of a layer's time and a fixed
+        amount. Each kind's scales average one and its offsets zero over its samples, so entries stay the
+        latency in an average context; `ridge` pulls rare pairs towards (1, 0)."""
+        samples = [(i, f"{after}>{e.layer['type']}", v) for i, e in enumerate(self.entries)
+                   for v, after in zip(e.samples, e.contexts, strict=False)]
+        if not samples:
+            return
+        keys = sorted({k for _, k, _ in samples})
+        entry = np.array([i for i, _, _ in samples])
+        key = np.array([keys.index(k) for _, k, _ in samples])
+        t = np.array([v for _, _, v in samples])
+        kinds = sorted({k.split(">")[1] for k in keys})
+        kind_of_key = np.array([kinds.index(k.split(">")[1]) for k in keys])
+        n_entries, n_keys = len(self.entries), len(keys)
+        per_entry = np.bincount(entry, minlength=n_entries)
+        per_key = np.bincount(key, minlength=n_keys).astype(float)
+        base = np.bincount(entry, t, n_entries) / np.maximum(per_entry, 1)
+        scale, offset = np.ones(n_keys), np.zeros(n_keys)
+        for _ in range(rounds):
+            x = base[entry]
+            sxx, sx = np.bincount(key, x * x, n_keys), np.bincount(key, x, n_keys)
+            sxy, sy = np.bincount(key, x * t, n_keys), np.bincount(key, t, n_keys)
+            lam_s, lam_o = ridge * sxx + 1e-12, ridge * per_key + 1e-12  # (sxx + lam_s) s + sx o = sxy + lam_s
+            det = (sxx + lam_s) * (per_key + lam_o) - sx * sx
+            scale = ((sxy + lam_s) * (per_key + lam_o) - sx * sy) / det
+            offset = ((sxx + lam_s) * sy - sx * (sxy + lam_s)) / det
+            weight = np.bincount(kind_of_key, per_key, len(kinds))
+            scale /= (np.bincount(kind_of_key, scale * per_key, len(kinds)) / weight)[kind_of_key]
+            offset -= (np.bincount(kind_of_key, offset * per_key, len(kinds)) / weight)[kind_of_key]
+            s_k, o_k = scale[key], offset[key]
+            base = np.bincount(entry, s_k * (t - o_k), n_entries) / np.maximum(np.bincount(entry, s_k * s_k, n_entries),
+                                                                                 1e-12)
+        for i in np.flatnonzero(per_entry):
+            self.entries[i].ms = float(base[i])
+        self.context = {k: (float(a), float(b)) for k, a, b in zip(keys, scale, offset, strict=True)}
+
     def samples_by_key(self) -> dict[str, int]:
         return {layer_key(e.layer, e.input_size): max(1, len(e.samples)) for e in self.entries}  # an entry is a sample
+
+    def space_names(self) -> str:
+        return ", ".join(dict.fromkeys(s.name for s in self.spaces))
 
     def note_space(self, space: SearchSpaceSpec) -> None:
         ref = space_ref(space)
@@ -149,7 +207,7 @@ def space_ref(space: SearchSpaceSpec) -> SpaceRef:
 def _upgrade_v2(data: dict[str, Any], path: str | Path) -> dict[str, Any]:
     """Version 2 tables were bound to one space and kept their reference as an arch of it: rebuild the
     reference's plan from that space (a preset, as version 2 tables were)."""
-    from search_spaces import get_space, walk
+    from search_spaces import get_space, plan
 
     space_data = data.pop("space", {}) or {}
     try:
@@ -162,7 +220,7 @@ def _upgrade_v2(data: dict[str, Any], path: str | Path) -> dict[str, Any]:
     reference = data.get("reference")
     if reference is not None:
         arch = space.parse(reference["arch"])
-        data["reference"] = {"plan": [site.config for site in walk(space, arch)],
+        data["reference"] = {"plan": plan(space, arch),
                              "input_shape": list(space.input_shape), "ms": reference["ms"]}
     data["spaces"] = [space_ref(space).model_dump()]
     data["version"] = VERSION

@@ -422,11 +422,11 @@ def newest_table(s: Session, profile_id: int, user: User) -> LatencyTableRow | N
     return (own or rows or [None])[0]
 
 
-def table_measured(db: Database, *, path: str, entries: int, profile_spec: dict[str, Any]) -> None:
-    """A search measured layers into the table at `path`: its entry count and bound machine change."""
+def table_measured(db: Database, *, path: str, spaces: str, entries: int, profile_spec: dict[str, Any]) -> None:
+    """A search measured layers into the table at `path`: its spaces, entry count and bound machine change."""
     with db.session() as s:
         for row in s.scalars(select(LatencyTableRow).where(LatencyTableRow.path == path)):
-            row.entries, row.profile_spec = entries, profile_spec
+            row.space, row.entries, row.profile_spec = spaces[:100], entries, profile_spec
 
 
 def register_table(

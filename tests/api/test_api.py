@@ -359,6 +359,25 @@ def test_every_endpoint_survives_odd_input(app, admin, data):
     assert r.status_code < 500, (method, path, params, r.text)
 
 
+def test_a_registered_profile_drives_submissions_before_any_table_exists(admin):
+    from nas.latency import LatencyTable
+
+    body = {"name": "cpu-b1-t2", "threads": 2, "batch_size": 1}
+    r = admin.post("/api/v1/hardware/profiles", json=body)
+    assert r.status_code == 201 and r.json()["spec"]["machine"] is None  # bound by its first measurement
+    assert admin.post("/api/v1/hardware/profiles", json=body).status_code == 409
+    assert admin.post("/api/v1/hardware/profiles", json={"name": "../x"}).status_code == 422
+    assert admin.post("/api/v1/hardware/profiles", json={"name": "gpu", "device": "tpu"}).status_code == 422
+    assert "cpu-b1-t2" in [p["name"] for p in admin.get("/api/v1/hardware/profiles").json()]
+    latency = MINIMAL | {"objectives": ["accuracy", "latency_ms"], "hardware": "cpu-b1-t2"}
+    first, second = (admin.post("/api/v1/searches", json=latency) for _ in range(2))
+    assert first.status_code == second.status_code == 202
+    paths = [admin.get(f"/api/v1/searches/{r.json()['id']}").json()["config"]["hardware"] for r in (first, second)]
+    assert paths[0] == paths[1]  # both grow the user's one table of that profile
+    table = LatencyTable.load(paths[0])
+    assert table.profile.name == "cpu-b1-t2" and table.entries == [] and table.profile.machine is None
+
+
 def test_latency_tables_register_and_drive_submissions(admin):
     from tests.nas.test_latency import fake_table
 
@@ -373,12 +392,13 @@ def test_latency_tables_register_and_drive_submissions(admin):
     assert ok.status_code == 202
     stored = admin.get(f"/api/v1/searches/{ok.json()['id']}").json()["config"]["hardware"]
     assert stored.endswith(f"tables/{table_id}.json")
-    for bad in ("999", "99999999999999999999", "../../etc/passwd"):
+    for bad, why in (("999", "not a latency table"), ("99999999999999999999", "not a latency table"),
+                     ("../../etc/passwd", "no hardware profile named")):
         r = admin.post("/api/v1/searches", json=MINIMAL | {"objectives": ["accuracy", "latency_ms"], "hardware": bad})
-        assert r.status_code == 422 and "registered latency table" in r.json()["detail"]
-    wrong_space = admin.post("/api/v1/searches", json={"space": "hybrid-small", "dataset": {"name": "digits"},
+        assert r.status_code == 422 and why in r.json()["detail"], r.json()
+    other_space = admin.post("/api/v1/searches", json={"space": "hybrid-small", "dataset": {"name": "digits"},
                                                        "hardware": str(table_id)})
-    assert wrong_space.status_code == 422
+    assert other_space.status_code == 202  # keyed by layers: the worker measures what hybrid-small lacks
     junk = admin.post("/api/v1/hardware/tables", files={"file": ("lut.json", b"{}")})
     assert junk.status_code == 422 and "not a latency table" in junk.json()["detail"]
     assert admin.get("/api/v1/hardware/tables/12345").status_code == 404

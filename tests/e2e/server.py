@@ -40,7 +40,8 @@ class Server:
     def start(self, timeout: float = 180) -> Server:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         env = os.environ | {"NAS_LEASE_SECONDS": str(self.lease_seconds), "NAS_ADMIN_TOKEN": self.admin_token,
-                            "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "PYTHONUNBUFFERED": "1"}
+                            "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "PYTHONUNBUFFERED": "1",
+                            "NAS_CACHE_DIR": str(self.data_dir / "cache")}
         env.pop("NAS_DATABASE_URL", None)
         if self.database_url:
             env["NAS_DATABASE_URL"] = self.database_url

@@ -167,39 +167,6 @@ def test_server_crash_loses_nothing_and_runs_nothing_twice(tmp_path):
         srv2.kill()
 
 
-def test_latency_table_built_through_the_queue_drives_a_search(tmp_path):
-    srv = Server(tmp_path / "data").start()
-    try:
-        c = srv.client()
-        build = c.post("/api/v1/hardware/builds", json={"space": "hybrid-tiny", "repeats": 5, "calibration": 4,
-                                                        "validation_samples": 4, "threads": 1})
-        job_id = build.json()["id"]
-        assert build.status_code == 202 and build.headers["location"] == f"/api/v1/jobs/{job_id}"
-        body = wait_for(c, job_id, lambda b: b["status"] in ("succeeded", "failed"), timeout=600)
-        assert body["status"] == "succeeded" and body["kind"] == "latency", body["error"]
-        # a table build is a job, not a search
-        assert c.get(f"/api/v1/searches/{job_id}").status_code == 404
-        assert c.get("/api/v1/searches").json()["total"] == 0
-        assert [j["id"] for j in c.get("/api/v1/jobs", params={"kind": "latency"}).json()["items"]] == [job_id]
-        assert any(k == "status" and d["status"] == "succeeded" for k, d in follow_events(c, job_id, "jobs"))
-        tables = c.get("/api/v1/hardware/tables").json()
-        assert len(tables) == 1 and tables[0]["entries"] == 133 and 0 <= tables[0]["report"]["within_10pct"] <= 1
-        config = TINY_SEARCH | {"objectives": ["accuracy", "latency_ms"], "hardware": str(tables[0]["id"])}
-        search_id = c.post("/api/v1/searches", json=config).json()["id"]
-        body = wait_for(c, search_id, lambda b: b["status"] in ("succeeded", "failed"), timeout=600)
-        assert body["status"] == "succeeded", body["error"]
-        front = c.get(f"/api/v1/searches/{search_id}/front").json()
-        assert front and all(f["metrics"]["latency_ms"] > 0 for f in front)
-        import httpx
-
-        with httpx.Client(base_url=srv.url, follow_redirects=True) as browser:  # the dashboard's session cookie
-            assert browser.post("/login", data={"token": srv.admin_token}).status_code == 200
-            page = browser.get(f"/searches/{search_id}/candidates/{front[0]['arch_id']}")
-        assert page.status_code == 200 and 'id="latency-breakdown"' in page.text and "sum of layers" in page.text
-    finally:
-        srv.kill()
-
-
 def test_sigterm_hands_running_searches_back_and_exits_cleanly(tmp_path):
     data = tmp_path / "data"
     srv = Server(data, lease_seconds=6).start()

@@ -379,3 +379,31 @@ def test_a_version_2_table_is_upgraded(tmp_path):
     (tmp_path / "v2b.json").write_text(json.dumps(v2 | {"space": v2["space"] | {"fingerprint": "0"}}))
     with pytest.raises(TableError, match="no longer matches"):
         LatencyTable.load(tmp_path / "v2b.json")
+
+
+def test_context_terms_are_recovered_from_samples_in_mixed_contexts():
+    """Samples of each layer after layers of various kinds, with a (scale, offset) per (previous kind > kind):
+    the fit recovers every layer's latency in every context, and the predictor uses the actual predecessor."""
+    rng = np.random.default_rng(0)
+    true_ms = {i: float(rng.uniform(0.1, 1.0)) for i in range(30)}
+    kinds = {i: ("conv", "attention", "ssm")[i % 3] for i in true_ms}
+    truth = {"ssm>conv": (1.10, 0.02), "conv>conv": (0.95, -0.005), "ssm>attention": (1.05, 0.01)}
+
+    def in_truth(i, after):
+        scale, offset = truth.get(f"{after}>{kinds[i]}", (1.0, 0.0))
+        return true_ms[i] * scale + offset
+
+    entries = []
+    for i in true_ms:
+        entry = Entry(layer={"type": kinds[i], "id": i}, input_size=8, ms=0.0)
+        for after in ("ssm", "conv", "attention", "ssm", "conv", "attention"):
+            entry.add(in_truth(i, after) * float(rng.normal(1, 0.002)), after)
+        entries.append(entry)
+    table = LatencyTable(profile=profile(), entries=entries)
+    table.fit_contexts()
+    for e in table.entries:
+        for after in ("ssm", "conv", "attention"):
+            assert table.in_context(e.ms, after, e.layer["type"]) == pytest.approx(in_truth(e.layer["id"], after),
+                                                                                  rel=0.01)
+    assert table.in_context(0.5, "ssm", "conv") > table.in_context(0.5, "attention", "conv") > table.in_context(
+        0.5, "conv", "conv")
