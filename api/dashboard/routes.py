@@ -110,7 +110,7 @@ def searches_page(request: Request, user: PageUser, s: SessionDep, status: str |
 def new_search_page(request: Request, user: PageUser, s: SessionDep) -> HTMLResponse:
     spaces = [(name, get_space(name).description.strip()) for name in list_presets()]
     return render(request, "new_search.html", user=user, spaces=spaces, tables=repo.latency_tables(s, user),
-                  strategies=STRATEGIES.names())
+                  profiles=repo.profiles(s), strategies=STRATEGIES.names())
 
 
 @router.get("/searches/{search_id}", response_class=HTMLResponse)
@@ -164,7 +164,7 @@ def latency_breakdown(search, cand, result: Path) -> list[dict] | None:
 
 @router.get("/hardware", response_class=HTMLResponse)
 def hardware_page(request: Request, user: PageUser, s: SessionDep) -> HTMLResponse:
-    return render(request, "hardware.html", user=user, tables=repo.latency_tables(s, user))
+    return render(request, "hardware.html", user=user, tables=repo.latency_tables(s, user), profiles=repo.profiles(s))
 
 
 @router.get("/compare", response_class=HTMLResponse)
