@@ -58,7 +58,7 @@ class Evaluator:
 
     def subnet(self, arch: Arch) -> nn.Module:
         """The static network of `arch` with inherited weights and recalibrated BN, in eval mode."""
-        model = self.supernet.extract(arch)
+        model = self.supernet.extract(arch).to(self.calibration.device)
         recalibrate_bn(model, self.calibration, self.batch_size)
         return model
 

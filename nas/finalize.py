@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nas.data import DataSplits
+from nas.device import autocast, grad_scaler
 from nas.evaluate import accuracy
 from nas.progress import Cancelled, Reporter
 from nas.schemas import FinalizeConfig
@@ -16,8 +17,12 @@ from nas.schemas import FinalizeConfig
 
 def fine_tune(
     model: nn.Module, data: DataSplits, cfg: FinalizeConfig, reporter: Reporter, seed: int = 0,
+    amp: torch.dtype | None = None,
 ) -> dict[str, float]:
-    """Train `model` (in place) for cfg.epochs on normalized `data`; returns val accuracy before / after."""
+    """Train `model` (in place, on the data's device; forward passes in `amp` autocast when given) for
+    cfg.epochs on normalized `data`; returns val accuracy before / after."""
+    device = data.x_train.device
+    scaler = grad_scaler(device, amp)
     before = accuracy(model, data.x_val, data.y_val)
     g = torch.Generator().manual_seed(seed)
     n = len(data.y_train)
@@ -34,10 +39,12 @@ def fine_tune(
             idx = order[start : start + cfg.batch_size]
             if len(idx) < 2:
                 continue  # batch norm needs more than one sample
-            loss = F.cross_entropy(model(data.x_train[idx]), data.y_train[idx], label_smoothing=0.1)
+            with autocast(device, amp):
+                loss = F.cross_entropy(model(data.x_train[idx]).float(), data.y_train[idx], label_smoothing=0.1)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
             sched.step()
     model.eval()
     return {"val_accuracy_before": before, "val_accuracy": accuracy(model, data.x_val, data.y_val)}

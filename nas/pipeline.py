@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from nas.data import DataSplits, prepare
+from nas.device import amp_dtype, resolve_device
 from nas.evaluate import Evaluator
 from nas.export.model import export_network, save_network
 from nas.files import save_tensors, write_text_atomic
@@ -145,13 +146,15 @@ def run_search(config: SearchConfig, reporter: Reporter | None = None, workdir: 
     claim_workdir(workdir, config)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
+    device = resolve_device(config.compute.device)
+    amp = amp_dtype(device, config.compute.precision)
     raw, space = prepare(config)
-    data = raw.normalized()
+    data = raw.normalized().to(device)
     latency = latency_function(config, space, reporter)
 
     torch.manual_seed(config.train.seed)
-    supernet = HybridSupernet.from_spec(space)
-    train_supernet(supernet, data, config.train, workdir, reporter)
+    supernet = HybridSupernet.from_spec(space).to(device)
+    train_supernet(supernet, data, config.train, workdir, reporter, amp=amp)
     save_tensors(workdir / SUPERNET_WEIGHTS, supernet, guard=reporter.holding)
     supernet.eval()
     timings["train_s"] = time.perf_counter() - t0
@@ -204,7 +207,9 @@ def finalize_front(
         model = evaluator.subnet(arch)
         metrics = dict(cand.metrics)
         if cand.arch_id in tuned_ids:
-            metrics |= {f"finetuned_{k}": v for k, v in fine_tune(model, data, config.finalize, reporter).items()}
+            tuned = fine_tune(model, data, config.finalize, reporter, amp=amp_dtype(data.x_train.device,
+                                                                                   config.compute.precision))
+            metrics |= {f"finetuned_{k}": v for k, v in tuned.items()}
         metrics["test_accuracy"] = evaluator.test_accuracy(arch, model)
         exported = export_network(evaluator.supernet, arch, data.mean, data.std, model)
         save_network(exported, space.input_shape, saved_model(workdir, cand.arch_id), reporter.holding)

@@ -74,6 +74,16 @@ class FinalizeConfig(_Config):
     batch_size: int = Field(64, ge=1)
 
 
+class ComputeConfig(_Config):
+    """Where training and evaluation run (see nas/device.py)."""
+
+    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$",
+                        description="auto (a CUDA device if there is one, else the CPU), cpu, cuda or cuda:N; over "
+                                    "the service, cuda also asks Ray for a GPU")
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        "auto", description="training autocast: auto is bf16 on a GPU that has it (else fp16), fp32 on a CPU")
+
+
 class LatencySettings(_Config):
     """How a search uses its latency table (`hardware`)."""
 
@@ -100,6 +110,7 @@ class SearchConfig(_Config):
     hardware: str | None = Field(None, description="a latency table (JSON file; over REST a table id or a "
                                                    "hardware profile name) for the latency_ms objective")
     latency: LatencySettings = LatencySettings()
+    compute: ComputeConfig = ComputeConfig()
     train: TrainConfig = TrainConfig()
     search: SearchSettings = SearchSettings()
     finalize: FinalizeConfig = FinalizeConfig()

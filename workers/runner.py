@@ -38,4 +38,10 @@ def _search(workdir: Path, db: Database, config: dict[str, Any], reporter: Datab
     return {"hypervolume": result.hypervolume}
 
 
-register_job_kind(JobKind("search", run_search_job))
+def _resources(config: dict[str, Any]) -> dict[str, Any]:
+    """A search on a GPU asks Ray for one: Ray hides the GPUs from a task that did not ask (so `auto` runs on
+    the CPU through the service unless the config names cuda)."""
+    return {"num_gpus": 1} if str(config.get("compute", {}).get("device", "auto")).startswith("cuda") else {}
+
+
+register_job_kind(JobKind("search", run_search_job, _resources))

@@ -41,6 +41,11 @@ class DataSplits:
         std = torch.tensor(self.std).reshape(shape)
         return (x - mean) / std
 
+    def to(self, device: torch.device | str) -> DataSplits:
+        """The same splits with every tensor on `device` (datasets here fit in a device's memory)."""
+        t = [v.to(device) for v in (self.x_train, self.y_train, self.x_val, self.y_val, self.x_test, self.y_test)]
+        return DataSplits(*t, self.num_classes, self.mean, self.std)
+
     def normalized(self) -> DataSplits:
         """The same splits with inputs normalized (what training and evaluation consume)."""
         n = self.normalize

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from nas.data import DataSplits
+from nas.device import autocast, grad_scaler
 from nas.progress import Cancelled, Reporter
 from nas.schemas import TrainConfig
 from nas.train.checkpoint import load_checkpoint, save_checkpoint
@@ -70,9 +71,13 @@ class BatchSampler:
 
 def train_supernet(
     supernet: HybridSupernet, data: DataSplits, cfg: TrainConfig, workdir: Path, reporter: Reporter | None = None,
+    amp: torch.dtype | None = None,
 ) -> dict[str, float]:
-    """Train `supernet` on normalized `data` for cfg.steps, resuming from workdir's checkpoint."""
+    """Train `supernet` on normalized `data` (both on one device) for cfg.steps, resuming from workdir's
+    checkpoint; forward passes in `amp` autocast when given."""
     reporter = reporter or Reporter()
+    device = data.x_train.device
+    scaler = grad_scaler(device, amp)
     space = supernet.space
     opt = make_optimizer(supernet.parameters(), cfg)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, cfg))
@@ -113,17 +118,21 @@ def train_supernet(
         idx = batches.next()
         x, y = data.x_train[idx], data.y_train[idx]
         opt.zero_grad(set_to_none=True)
-        logits = supernet(x, largest)
-        loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
-        loss.backward()
-        teacher = F.softmax(logits.detach(), dim=-1)
+        with autocast(device, amp):
+            logits = supernet(x, largest)
+            loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
+        scaler.scale(loss).backward()
+        teacher = F.softmax(logits.detach().float(), dim=-1)
         for arch in [smallest] + [space.sample(rng) for _ in range(cfg.random_subnets)]:
-            out = supernet(x, arch)
-            sub = distill_loss(out, teacher) if cfg.distill else F.cross_entropy(out, y, label_smoothing=cfg.label_smoothing)
-            sub.backward()
+            with autocast(device, amp):
+                out = supernet(x, arch).float()
+                sub = distill_loss(out, teacher) if cfg.distill else F.cross_entropy(out, y, label_smoothing=cfg.label_smoothing)
+            scaler.scale(sub).backward()
         if cfg.grad_clip:
+            scaler.unscale_(opt)
             torch.nn.utils.clip_grad_norm_(supernet.parameters(), cfg.grad_clip)
-        opt.step()
+        scaler.step(opt)
+        scaler.update()
         sched.step()
         step += 1
         seen += len(idx)
