@@ -24,11 +24,12 @@ from nas.export.model import export_network, save_network
 from nas.files import save_tensors, write_text_atomic
 from nas.finalize import fine_tune
 from nas.progress import Cancelled, ForwardingReporter, Reporter
-from nas.rundir import CANDIDATES, CONFIG, RESULT, SUPERNET_WEIGHTS, saved_model
+from nas.rundir import CANDIDATES, CONFIG, RESULT, STUDY, SUPERNET_WEIGHTS, saved_model
 from nas.schemas import Candidate, SearchConfig, SearchResult
 from nas.search import Objectives, hypervolume, make_strategy
 from nas.search.loop import front_of, run_strategy
 from nas.search.objectives import MAXIMIZE
+from nas.search.strategies import StudyRef
 from nas.train import train_supernet
 from search_spaces import Arch, HybridSupernet, SearchSpaceSpec, UserError
 
@@ -127,20 +128,24 @@ class _CandidateLog(ForwardingReporter):
         self.inner.candidate(candidate)
 
 
-def _logged_candidates(path: Path) -> dict[str, dict[str, float]]:
+def _logged_candidates(path: Path) -> list[Candidate]:
+    """The candidates earlier attempts evaluated, in their order."""
     if not path.exists():
-        return {}
-    cache = {}
+        return []
+    logged: dict[str, Candidate] = {}
     for line in path.read_text().splitlines():
         try:
             c = Candidate.model_validate_json(line)
         except ValueError:
             continue  # a line torn by a crash
-        cache[c.arch_id] = c.metrics
-    return cache
+        logged.setdefault(c.arch_id, c)
+    return list(logged.values())
 
 
-def run_search(config: SearchConfig, reporter: Reporter | None = None, workdir: str | Path | None = None) -> SearchResult:
+def run_search(config: SearchConfig, reporter: Reporter | None = None, workdir: str | Path | None = None,
+               study: StudyRef | None = None) -> SearchResult:
+    """Run (or resume, from what `workdir` holds) a search. `study` is where NSGA-II's Optuna study lives
+    (default: study.db in `workdir`)."""
     reporter = reporter or Reporter()
     workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="nas-run-"))
     claim_workdir(workdir, config)
@@ -162,11 +167,12 @@ def run_search(config: SearchConfig, reporter: Reporter | None = None, workdir: 
     t1 = time.perf_counter()
     evaluator = Evaluator(supernet, data, config.search.bn_batches, config.train.batch_size, latency, config.search.seed)
     logged = _logged_candidates(workdir / CANDIDATES)
-    evaluator.cache.update(logged)
+    evaluator.cache.update({c.arch_id: c.metrics for c in logged})
     objectives = Objectives(config.objectives, config.constraints)
-    strategy = make_strategy(space, objectives, config.search)
+    strategy = make_strategy(space, objectives, config.search, study or StudyRef(f"sqlite:///{workdir / STUDY}", "search"))
     candidates = run_strategy(strategy, evaluator.evaluate, config.search.evaluations,
-                              _CandidateLog(reporter, workdir / CANDIDATES, set(logged)), config.search.population)
+                              _CandidateLog(reporter, workdir / CANDIDATES, {c.arch_id for c in logged}),
+                              config.search.population, done=logged)
     front = front_of(candidates, objectives)
     timings["search_s"] = time.perf_counter() - t1
 

@@ -5,6 +5,7 @@
       train_checkpoint.pt             the supernet training checkpoint (a rerun resumes from it)
       supernet.safetensors            the trained supernet
       candidates.jsonl                every evaluated candidate (a rerun reuses them)
+      study.db                        the NSGA-II Optuna study of `nas search` (the service keeps it in its database)
       models/<arch id>.safetensors    every front arch, ready to export (plan and input shape in its metadata)
       exports/                        exported files
       errors/attempt-<n>.txt          the traceback of an internal error in attempt n
@@ -23,6 +24,7 @@ CONFIG = "config.json"
 RESULT = "result.json"
 SUPERNET_WEIGHTS = "supernet.safetensors"
 CANDIDATES = "candidates.jsonl"
+STUDY = "study.db"
 MODELS = "models"
 EXPORTS = "exports"
 ERRORS = "errors"

@@ -11,6 +11,7 @@ from nas.latency.table import LatencyTable
 from nas.pipeline import run_search
 from nas.rundir import RESULT, job_workdir
 from nas.schemas import SearchConfig
+from nas.search.strategies import StudyRef
 from nas.store import Database, repo
 from workers.attempt import run_attempt
 from workers.kinds import JobKind, register_job_kind
@@ -19,13 +20,14 @@ from workers.reporter import DatabaseReporter
 
 def run_search_job(db_url: str, data_dir: str, job_id: str, attempt: int, lease_seconds: float, threads: int) -> str:
     """Run (or resume, from the run folder's checkpoint) one search attempt; returns its end status."""
-    work = functools.partial(_search, job_workdir(data_dir, job_id))
+    work = functools.partial(_search, job_workdir(data_dir, job_id), StudyRef.of_job(db_url, job_id))
     return run_attempt(db_url, data_dir, job_id, attempt, lease_seconds, threads, work)
 
 
-def _search(workdir: Path, db: Database, config: dict[str, Any], reporter: DatabaseReporter) -> dict[str, Any]:
+def _search(workdir: Path, study: StudyRef, db: Database, config: dict[str, Any],
+            reporter: DatabaseReporter) -> dict[str, Any]:
     search_config = SearchConfig.model_validate(config)
-    result = run_search(search_config, reporter, workdir)
+    result = run_search(search_config, reporter, workdir, study)
     ids: dict[str, Any] = {"job_id": reporter.job_id, "attempt": reporter.attempt}
     if search_config.hardware:  # the search may have measured layers into it, binding its profile to this machine
         table = LatencyTable.load(search_config.hardware)

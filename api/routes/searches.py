@@ -120,8 +120,12 @@ def delete(search_id: str, user: CurrentUser, db: DB, settings: SettingsDep) -> 
             raise HTTPException(409, f"search {search.id} is {search.status}: cancel it first")
         job_id = search.id
         repo.delete_job(s, job=search)
-    # the rows are gone (committed): only now the files, so a failed commit never leaves a search without them
+    # the rows are gone (committed): only now the files and the Optuna study, so a failed commit never leaves a
+    # search without them
     shutil.rmtree(job_workdir(settings.data_dir, job_id), ignore_errors=True)
+    from nas.search.strategies import StudyRef  # imports Optuna: only when a search is deleted
+
+    StudyRef.of_job(db.url, job_id).delete()
     return Response(status_code=204)
 
 

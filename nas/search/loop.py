@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -29,13 +29,23 @@ def run_strategy(
     budget: int,
     reporter: Reporter,
     population: int,
+    done: Sequence[Candidate] = (),
 ) -> list[Candidate]:
-    """Evaluate `budget` distinct archs proposed by `strategy`; report each candidate and front change."""
+    """Evaluate `budget` distinct archs proposed by `strategy`, counting those earlier attempts evaluated
+    (`done`: the strategy learns them first); report each candidate and front change."""
     objectives = strategy.objectives
-    seen: dict[str, Candidate] = {}
+    seen: dict[str, Candidate] = {c.arch_id: c for c in done[:budget]}
+    strategy.resume([(strategy.space.parse(c.arch), c.metrics) for c in seen.values()])
     front_ids: list[str] = []
     asks, max_asks = 0, budget * 20  # a small space may run out of new archs
     reporter.phase("search", budget)
+    for c in seen.values():  # again: a crash may have come between the log and the reporter
+        reporter.candidate(c)
+    if seen:
+        front = front_of(list(seen.values()), objectives)
+        front_ids = [c.arch_id for c in front]
+        reporter.front(front)
+        reporter.progress("search", len(seen), budget, {"front_size": len(front)})
     while len(seen) < budget and asks < max_asks:
         if reporter.should_stop():
             raise Cancelled(f"cancelled after {len(seen)} evaluations")

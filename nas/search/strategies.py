@@ -1,7 +1,10 @@
 """Search strategies behind one ask/tell interface: NSGA-II, regularized evolution, random.
 
 ask() proposes an arch; tell(arch, metrics) reports its metrics. Several asks may precede the
-matching tells (for parallel evaluation).
+matching tells (for parallel evaluation). A resumed search hands a strategy the candidates its earlier
+attempts evaluated (`resume`); NSGA-II keeps its whole state in an Optuna study, which lives in a
+database when a `StudyRef` names one (the product's database for a search run by the service, a SQLite
+file in the run folder for `nas search`), so a resumed search continues that study.
 """
 
 from __future__ import annotations
@@ -9,7 +12,8 @@ from __future__ import annotations
 import random
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -25,13 +29,45 @@ if TYPE_CHECKING:
     from nas.schemas import SearchSettings
 
 
+@dataclass(frozen=True)
+class StudyRef:
+    """Where a search's Optuna study lives: an SQLAlchemy URL and the study's name in it."""
+
+    storage: str
+    name: str
+
+    @classmethod
+    def of_job(cls, db_url: str, job_id: str) -> StudyRef:
+        """A service search's study: in the product's database, beside its tables, named after the search
+        (`optuna-dashboard <database URL>` lists it)."""
+        return cls(db_url, f"search-{job_id}")
+
+    def rdb(self) -> optuna.storages.RDBStorage:
+        # a SQLite database is shared with the product's own sessions: wait for a lock as they do
+        kwargs = {"connect_args": {"timeout": 30}} if self.storage.startswith("sqlite") else {}
+        return optuna.storages.RDBStorage(self.storage, engine_kwargs=kwargs)
+
+    def delete(self) -> None:
+        """Remove the study (its search was deleted); nothing happens if it never existed."""
+        try:
+            optuna.delete_study(study_name=self.name, storage=self.rdb())
+        except KeyError:
+            pass
+
+
 class Strategy(ABC):
     """Proposes archs (ask) and learns from their metrics (tell). Register an implementation with
     `@STRATEGIES.register("name")`; `search.strategy` in a config then accepts the name."""
 
-    def __init__(self, space: SearchSpaceSpec, objectives: Objectives, settings: SearchSettings):
+    def __init__(self, space: SearchSpaceSpec, objectives: Objectives, settings: SearchSettings,
+                 study: StudyRef | None = None):
         self.space, self.objectives, self.settings = space, objectives, settings
         self.rng = random.Random(settings.seed)
+
+    def resume(self, done: Sequence[tuple[Arch, Mapping[str, float]]]) -> None:
+        """Learn from the archs earlier attempts evaluated, in their order."""
+        for arch, metrics in done:
+            self.tell(arch, metrics)
 
     @abstractmethod
     def ask(self) -> Arch:
@@ -70,7 +106,8 @@ def mutate(space: SearchSpaceSpec, arch: Arch, rng: random.Random) -> Arch:
 class RegularizedEvolution(Strategy):
     """Aging evolution (Real et al.) made multi-objective: tournaments pick by feasibility, then Pareto rank."""
 
-    def __init__(self, space: SearchSpaceSpec, objectives: Objectives, settings: SearchSettings):
+    def __init__(self, space: SearchSpaceSpec, objectives: Objectives, settings: SearchSettings,
+                 study: StudyRef | None = None):
         super().__init__(space, objectives, settings)
         self.population: deque[tuple[Arch, np.ndarray, bool]] = deque()
 
@@ -93,14 +130,39 @@ class RegularizedEvolution(Strategy):
 class NSGA2(Strategy):
     """NSGA-II through Optuna's NSGAIISampler (ask/tell), constraints included."""
 
-    def __init__(self, space: SearchSpaceSpec, objectives: Objectives, settings: SearchSettings):
+    def __init__(self, space: SearchSpaceSpec, objectives: Objectives, settings: SearchSettings,
+                 study: StudyRef | None = None):
         super().__init__(space, objectives, settings)
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         sampler = optuna.samplers.NSGAIISampler(population_size=settings.population, seed=settings.seed)
         directions = [StudyDirection.MAXIMIZE if n in MAXIMIZE else StudyDirection.MINIMIZE for n in objectives.names]
-        self.study = optuna.create_study(directions=directions, sampler=sampler)
+        self.study = optuna.create_study(directions=directions, sampler=sampler, load_if_exists=True,
+                                         storage=study.rdb() if study else None,
+                                         study_name=study.name if study else None)
         self.dimensions = space.dimensions()
         self.pending: dict[str, list[optuna.trial.Trial]] = {}
+        self._fail_interrupted()
+
+    def _fail_interrupted(self) -> None:
+        """Trials an earlier attempt asked but never told (it was killed) will never complete."""
+        for trial in self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+            self.study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+
+    def resume(self, done: Sequence[tuple[Arch, Mapping[str, float]]]) -> None:
+        """A stored study already holds what earlier attempts told it; a new one learns the candidates."""
+        if self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+            return
+        distributions = {d.name: optuna.distributions.CategoricalDistribution(list(d.choices)) for d in self.dimensions}
+        for arch, metrics in done:
+            params = self.space.to_values(arch)
+            self.study.add_trial(optuna.trial.create_trial(
+                params=params, distributions=distributions, values=[float(metrics[n]) for n in self.objectives.names],
+                system_attrs=self._constraints(metrics)))
+
+    def _constraints(self, metrics: Mapping[str, float]) -> dict[str, float]:
+        """The trial attributes Optuna reads constraints from (what Trial.set_constraint stores): <= 0 is feasible."""
+        return {f"constraints:{name}": float(v)
+                for name, v in zip(self.objectives.constraints, self.objectives.violations(metrics), strict=True)}
 
     def ask(self) -> Arch:
         trial = self.study.ask()
@@ -113,10 +175,11 @@ class NSGA2(Strategy):
         trial = self.pending[arch.id].pop(0)
         if not self.pending[arch.id]:
             del self.pending[arch.id]
-        for name, violation in zip(self.objectives.constraints, self.objectives.violations(metrics), strict=True):
-            trial.set_constraint(name, violation)  # <= 0 means feasible
+        for key, violation in self._constraints(metrics).items():
+            trial.set_constraint(key.split(":", 1)[1], violation)
         self.study.tell(trial, [float(metrics[n]) for n in self.objectives.names])
 
 
-def make_strategy(space: SearchSpaceSpec, objectives: Objectives, settings: SearchSettings) -> Strategy:
-    return STRATEGIES[settings.strategy](space, objectives, settings)
+def make_strategy(space: SearchSpaceSpec, objectives: Objectives, settings: SearchSettings,
+                  study: StudyRef | None = None) -> Strategy:
+    return STRATEGIES[settings.strategy](space, objectives, settings, study)

@@ -67,6 +67,12 @@ def test_search_lifecycle_over_rest(server):
     page = alice.get(f"/api/v1/searches/{search_id}/candidates", params={"sort": "macs", "order": "asc"}).json()
     assert page["total"] == 6 and [c["metrics"]["macs"] for c in page["items"]] == sorted(
         c["metrics"]["macs"] for c in page["items"])
+    # the NSGA-II study lives in the product's database, where optuna-dashboard finds it
+    import optuna
+
+    url = server.database_url or f"sqlite:///{(server.data_dir / 'nas.db').resolve()}"
+    study = optuna.load_study(study_name=f"search-{search_id}", storage=url)
+    assert len([t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]) >= 6
 
     arch_id = front[0]["arch_id"]
     with ThreadPoolExecutor(4) as pool:  # four downloads at once of an export that does not exist yet
@@ -86,6 +92,7 @@ def test_search_lifecycle_over_rest(server):
     assert "nas_queue_depth 0" in metrics and "nas_evaluations_total 6" in metrics
     assert alice.delete(f"/api/v1/searches/{search_id}").status_code == 204
     assert alice.get(f"/api/v1/searches/{search_id}").status_code == 404
+    assert f"search-{search_id}" not in [st.study_name for st in optuna.get_all_study_summaries(url)]  # and its study
 
 
 def httpx_get(server, path):

@@ -66,3 +66,37 @@ def test_constraint_bounds_the_front(tmp_path):
     assert result.front and all(c.metrics["params"] <= 12000 for c in result.front)
     assert all(c.feasible == (c.metrics["params"] <= 12000) for c in result.candidates)
     assert json.loads((tmp_path / RESULT).read_text())["config"]["constraints"] == {"params": 12000}
+
+
+class StopAfter(RecordingReporter):
+    def __init__(self, candidates: int):
+        super().__init__()
+        self.limit = candidates
+
+    def should_stop(self) -> bool:
+        return len(self.of("candidate")) >= self.limit
+
+
+def test_a_resumed_search_continues_its_optuna_study(tmp_path):
+    import optuna
+
+    from nas.progress import Cancelled
+    from nas.rundir import STUDY
+
+    workdir = tmp_path / "run"
+    with pytest.raises(Cancelled):
+        run_search(tiny_config(), StopAfter(5), workdir)
+    storage = f"sqlite:///{workdir / STUDY}"
+    first = optuna.load_study(study_name="search", storage=storage)  # what optuna-dashboard opens
+    told = [t for t in first.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(told) >= 5
+    reporter = RecordingReporter()
+    result = run_search(tiny_config(), reporter, workdir)
+    assert len(result.candidates) == 10
+    logged = [json.loads(line)["arch_id"] for line in (workdir / CANDIDATES).read_text().splitlines()]
+    assert [c.arch_id for c in result.candidates][:5] == logged[:5]
+    study = optuna.load_study(study_name="search", storage=storage)
+    states = [t.state for t in study.trials]
+    assert optuna.trial.TrialState.RUNNING not in states  # an interrupted ask is marked failed, not left hanging
+    assert [t.number for t in study.trials][: len(first.trials)] == [t.number for t in first.trials]
+    assert states.count(optuna.trial.TrialState.COMPLETE) >= 10  # the same study, continued
