@@ -50,7 +50,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=100)
     parser.add_argument("--validation-repeats", type=int, default=300,
                         help="runs per validation network: the ground truth's precision")
-    parser.add_argument("--cover", type=int, default=3, help="networks each layer is timed in")
+    parser.add_argument("--cover", type=int, default=3, help="networks each layer is timed in (the profile default)")
     parser.add_argument("--calibration", type=int, default=40, help="networks the overhead is fitted on")
     parser.add_argument("--backend", default="torch", help="torch or onnxruntime")
     parser.add_argument("--only", help="space:batch, e.g. hybrid-seq:1")

@@ -158,7 +158,7 @@ def latency_build(
     threads: int = typer.Option(2, help="threads, pinned while measuring"),
     repeats: int = typer.Option(100, help="timed runs per network (and as many of the reference network)"),
     block: int = typer.Option(5, help="runs per block; blocks alternate with the reference network's"),
-    cover: int = typer.Option(2, help="networks each layer configuration is timed in"),
+    cover: int = typer.Option(3, help="networks each layer configuration is timed in"),
     calibration: int = typer.Option(40, help="whole networks measured to fit the per-call overhead"),
     archs: Path | None = typer.Option(None, help="only the layers these archs use (JSON list or JSON lines)"),
     name: str | None = typer.Option(None, help="profile name (default: derived from the settings)"),

@@ -138,7 +138,7 @@ class ProfileSettings(_Config):
     threads: int = Field(2, ge=1, le=256)
     repeats: int = Field(100, ge=2, le=10_000)
     block: int = Field(5, ge=1, le=1000)
-    cover: int = Field(2, ge=1, le=20)
+    cover: int = Field(3, ge=1, le=20)
 
     _backend = field_validator("backend")(classmethod(lambda cls, v: BACKENDS.check(v)))
 

@@ -51,7 +51,7 @@ class HardwareProfile(BaseModel):
     warmup: int = Field(10, ge=0)
     repeats: int = Field(100, ge=2, description="timed runs per measurement, and as many of the reference")
     block: int = Field(5, ge=1, description="runs per block; blocks alternate with the reference's")
-    cover: int = Field(2, ge=1, description="networks (contexts) each layer entry is timed in")
+    cover: int = Field(3, ge=1, description="networks (contexts) each layer entry is timed in")
     machine: Machine | None = Field(None, description="where it was measured; a profile registered before any "
                                                       "measurement takes the machine of its first measurement")
 
