@@ -167,7 +167,8 @@ def _torchscript(net: Network, info: dict[str, Any], example: torch.Tensor, path
 @register_format("onnx", ".onnx", "ONNX with a dynamic batch dimension (input 'x', output 'logits')")
 def _onnx(net: Network, info: dict[str, Any], example: torch.Tensor, path: Path) -> Path:
     metadata = {"arch_id": info["arch_id"], "input": json.dumps(info.get("input") or {}),
-                "normalization": json.dumps(info["normalization"])}
+                "normalization": json.dumps(info["normalization"]),
+                "latency_profile": json.dumps(info.get("latency_profile"))}
     return write_onnx(net, example, path, metadata)
 
 
