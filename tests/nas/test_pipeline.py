@@ -100,3 +100,18 @@ def test_a_resumed_search_continues_its_optuna_study(tmp_path):
     assert optuna.trial.TrialState.RUNNING not in states  # an interrupted ask is marked failed, not left hanging
     assert [t.number for t in study.trials][: len(first.trials)] == [t.number for t in first.trials]
     assert states.count(optuna.trial.TrialState.COMPLETE) >= 10  # the same study, continued
+
+
+def test_memory_objectives_and_constraints_drive_a_search(tmp_path):
+    from search_spaces import get_space
+    from search_spaces.memory import memory_metrics
+
+    config = tiny_config(objectives=["accuracy", "peak_memory_mb"], constraints={"weights_mb": 0.02},
+                         finalize={"enabled": False})
+    result = run_search(config, None, tmp_path / "run")
+    space = get_space("hybrid-tiny").with_input((1, 8, 8), 10)
+    for c in result.candidates:
+        assert c.metrics["peak_memory_mb"] == memory_metrics(space, space.parse(c.arch))["peak_memory_mb"]
+        assert c.feasible == (c.metrics["weights_mb"] <= 0.02)
+    assert result.front and all(c.metrics["weights_mb"] <= 0.02 for c in result.front)
+    assert set(result.reference_point) == {"accuracy", "peak_memory_mb"}
