@@ -43,8 +43,8 @@ class DataSplits:
 
     def to(self, device: torch.device | str) -> DataSplits:
         """The same splits with every tensor on `device` (datasets here fit in a device's memory)."""
-        t = [v.to(device) for v in (self.x_train, self.y_train, self.x_val, self.y_val, self.x_test, self.y_test)]
-        return DataSplits(*t, self.num_classes, self.mean, self.std)
+        return DataSplits(self.x_train.to(device), self.y_train.to(device), self.x_val.to(device), self.y_val.to(device),
+                          self.x_test.to(device), self.y_test.to(device), self.num_classes, self.mean, self.std)
 
     def normalized(self) -> DataSplits:
         """The same splits with inputs normalized (what training and evaluation consume)."""

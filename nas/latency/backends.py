@@ -13,7 +13,6 @@ exporter, 20-60x faster per layer than the dynamo exporter the product's exports
 
 from __future__ import annotations
 
-import io
 import json
 import tempfile
 from abc import ABC, abstractmethod
@@ -112,14 +111,14 @@ def _onnx_bytes(module: nn.Module, example: torch.Tensor) -> bytes:
     """A fixed-shape ONNX model of `module`, for timing."""
     from nas.export.formats import quiet_exporter, write_onnx
 
-    try:
-        buffer = io.BytesIO()
-        with quiet_exporter(), torch.no_grad():
-            torch.onnx.export(module, (example,), buffer, dynamo=False, opset_version=17)
-        return buffer.getvalue()
-    except Exception:  # noqa: BLE001 - any exporter failure: the dynamo exporter handles more
-        with tempfile.TemporaryDirectory() as tmp:
-            return write_onnx(module, example, Path(tmp) / "m.onnx").read_bytes()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "m.onnx"
+        try:
+            with quiet_exporter(), torch.no_grad():
+                torch.onnx.export(module, (example,), str(path), dynamo=False, opset_version=17)
+            return path.read_bytes()
+        except Exception:  # noqa: BLE001 - any exporter failure: the dynamo exporter handles more
+            return write_onnx(module, example, path).read_bytes()
 
 
 def backend_for(profile: HardwareProfile) -> LatencyBackend:

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from nas.files import write_text_atomic
+from nas.latency.profile import Machine
 from nas.latency.table import LatencyTable, TableError, network_id
 
 MAX_AGE_S = 300.0
@@ -46,7 +47,7 @@ def host_speed(table: LatencyTable, max_age_s: float = MAX_AGE_S) -> float:
         raise TableError("the table has no reference measurement: finish its build first")
     if not table.profile.matches_here():
         raise TableError(f"cannot calibrate here: the table was measured on {table.profile.machine}, this machine is "
-                         f"{table.profile.machine.here(table.profile.device)}")
+                         f"{Machine.here(table.profile.device)}")
     key, cache = _cache_key(table), _read_cache()
     hit = cache.get(key)
     if hit and time.time() - hit.get("at", 0) < max_age_s:

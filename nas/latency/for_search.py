@@ -49,7 +49,8 @@ def search_predictor(
                                 guard=guard)
         elif missing:  # raises, naming an example layer
             check_covers(table, space, f"latency table {Path(path).name}", "" if table.profile.matches_here() else
-                         f" (on the profile's machine, {table.profile.machine.cpu}: this host is not it)")
+                         f" (on the profile's machine, {table.profile.machine.cpu if table.profile.machine else '?'}: "
+                         "this host is not it)")
     scale = 1.0
     if calibrate and table.reference is not None and table.profile.matches_here():
         scale = host_speed(table)

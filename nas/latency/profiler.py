@@ -14,6 +14,7 @@ import random
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from collections.abc import Set as AbstractSet
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from nas.files import Guard
 from nas.latency.backends import backend_for
 from nas.latency.layers import arch_layers, missing_layers
 from nas.latency.predictor import LatencyPredictor, fit_correction
-from nas.latency.profile import HardwareProfile
+from nas.latency.profile import HardwareProfile, Machine
 from nas.latency.table import (
     FIRST,
     Entry,
@@ -95,7 +96,7 @@ class Measurer:
         return alone(self.reference_net, self.profile) / self.reference.ms
 
 
-def covering_archs(space: SearchSpaceSpec, need: dict[str, int], measured: set[str] = frozenset(),
+def covering_archs(space: SearchSpaceSpec, need: dict[str, int], measured: AbstractSet[str] = frozenset(),
                    seed: int = COVER_SEED) -> list[Arch]:
     """Random archs, picked greedily, until every layer of `need` is used by as many of them as it needs
     (or by all that use it, for layers that few archs can hold); networks in `measured` are not picked again."""
@@ -229,7 +230,7 @@ def validate_table(
     progress = progress or (lambda *_: None)
     if not table.profile.matches_here():
         raise TableError(f"the table was measured on {table.profile.machine}, this machine is "
-                         f"{table.profile.machine.here(table.profile.device)}: validate it where it was built")
+                         f"{Machine.here(table.profile.device)}: validate it where it was built")
     if table.reference is None:
         raise TableError("the table has no reference measurement: finish its build first")
     predictor = LatencyPredictor(table, space)

@@ -152,7 +152,8 @@ class NSGA2(Strategy):
         """A stored study already holds what earlier attempts told it; a new one learns the candidates."""
         if self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
             return
-        distributions = {d.name: optuna.distributions.CategoricalDistribution(list(d.choices)) for d in self.dimensions}
+        distributions: dict[str, optuna.distributions.BaseDistribution] = {
+            d.name: optuna.distributions.CategoricalDistribution(list(d.choices)) for d in self.dimensions}
         for arch, metrics in done:
             params = self.space.to_values(arch)
             self.study.add_trial(optuna.trial.create_trial(
