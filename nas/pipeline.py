@@ -78,19 +78,18 @@ def latency_summary(predictor: Any) -> dict[str, Any] | None:
 def remeasure(config: SearchConfig, space: SearchSpaceSpec, front: list[Candidate], reporter: Reporter) -> list[Candidate]:
     """The device calibration loop: the front measured end to end on this host when it is the table's machine,
     `measured_latency_ms` recorded beside the prediction, the residuals folded into the table."""
-    from nas.latency import LatencyTable, remeasure_front
+    from nas.latency import TableError, remeasure_front
 
     if not (config.hardware and config.latency.remeasure_front and front):
         return front
-    table = LatencyTable.load(config.hardware)
-    if table.reference is None or not table.profile.matches_here():
-        reporter.message("the front's latency was not re-measured: " + (
-            "the table has no reference network" if table.reference is None else "this host is not the profile's machine"))
-        return front
     reporter.phase("remeasure", len(front))
     archs = [space.parse(c.arch) for c in front]
-    rows = remeasure_front(config.hardware, space, archs, lambda _p, n, total: reporter.progress("remeasure", n, total),
-                           reporter.holding)
+    try:
+        rows = remeasure_front(config.hardware, space, archs,
+                               lambda _p, n, total: reporter.progress("remeasure", n, total), reporter.holding)
+    except TableError as err:  # not the profile's machine, or a table without a reference
+        reporter.message(f"the front's latency was not re-measured: {err}")
+        return front
     within = sum(abs(r["predicted_ms"] - r["measured_ms"]) <= 0.1 * r["measured_ms"] for r in rows)
     reporter.message(f"front re-measured on this host: {within} of {len(rows)} within ±10% of the prediction; "
                      "the residuals now refine the table's overhead terms")

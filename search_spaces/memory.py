@@ -39,6 +39,7 @@ BYTES_PER_VALUE = 4  # float32
 class LayerMemory(NamedTuple):
     peak: int  # most bytes the layer's forward holds at once beyond its input
     output: int  # bytes of its output
+    output_shape: tuple[int, ...]  # batch first
 
 
 def _conv_args(func: Any, args: Sequence[Any]) -> tuple[Any, ...] | None:
@@ -112,9 +113,9 @@ def _layer_memory(config_json: str, input_shape: tuple[int, ...]) -> LayerMemory
     mode = _LiveBytes()
     with torch.inference_mode(), mode:
         y = layer(x)
-        output = y.nbytes
+        output, shape = y.nbytes, tuple(y.shape)
         del y
-    return LayerMemory(mode.peak, output)
+    return LayerMemory(mode.peak, output, shape)
 
 
 def layer_memory(config: dict[str, Any], input_shape: Sequence[int]) -> LayerMemory:
@@ -130,18 +131,8 @@ def peak_activation_bytes(space: SearchSpaceSpec, arch: Arch, batch: int = 1) ->
     for site in walk(space, arch):
         layer = layer_memory(site.config, shape)
         peak = max(peak, held + incoming + layer.peak)
-        incoming = layer.output
-        shape = _output_shape(site.config, shape, site.output_size, layer.output)
+        incoming, shape = layer.output, layer.output_shape
     return peak
-
-
-def _output_shape(config: dict[str, Any], shape: tuple[int, ...], size: int, nbytes: int) -> tuple[int, ...]:
-    """A layer's output shape (batch, channels, *spatial), from its size and bytes."""
-    batch, dims = shape[0], config["dims"]
-    if config["type"] == "head":
-        return (batch, nbytes // (batch * BYTES_PER_VALUE))
-    channels = nbytes // (batch * BYTES_PER_VALUE * size**dims)
-    return (batch, channels, *([size] * dims))
 
 
 def weights_bytes(space: SearchSpaceSpec, arch: Arch) -> int:

@@ -6,9 +6,9 @@ callable steps) and is registered in BACKENDS under the name a HardwareProfile's
 torch: the extracted modules in eager mode. onnxruntime: one CPU session per distinct layer (cached),
 chained like the network's layers, and one session for the whole network; the fitted whole-network
 overhead absorbs the difference between the two. Sessions are built from the TorchScript-based ONNX
-exporter, 20-60x faster per layer than the dynamo exporter the product's exports use (0.02-0.25 s against
-1.4 s here), with the same run times within noise (4 whole `hybrid-small` networks: dynamo / TorchScript
-0.94-1.04); a layer it cannot export falls back to the dynamo exporter.
+exporter, 20-60x faster per layer than the dynamo exporter the product's exports use (an exploratory timing:
+0.02-0.25 s against 1.4 s here), with the same run times within noise (4 whole `hybrid-small` networks:
+dynamo / TorchScript 0.94-1.04); a layer it cannot export falls back to the dynamo exporter.
 """
 
 from __future__ import annotations

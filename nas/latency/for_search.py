@@ -52,12 +52,12 @@ def search_predictor(
                          f" (on the profile's machine, {table.profile.machine.cpu if table.profile.machine else '?'}: "
                          "this host is not it)")
     scale = 1.0
-    if calibrate and table.reference is not None and table.profile.matches_here():
-        scale = host_speed(table)
-        note(f"latency predictions calibrated to this host's speed now: x{scale:.3f} of the table's build time")
-    elif calibrate:
-        note("latency predictions not calibrated: " + ("the table has no reference network" if table.reference is None
-                                                       else "this host is not the profile's machine"))
+    if calibrate:
+        try:
+            scale = host_speed(table)
+            note(f"latency predictions calibrated to this host's speed now: x{scale:.3f} of the table's build time")
+        except TableError as err:  # not the profile's machine, or a table without a reference
+            note(f"latency predictions not calibrated: {err}")
     return LatencyPredictor(table, space, scale)
 
 
@@ -68,7 +68,8 @@ def remeasure_front(path: str | Path, space: SearchSpaceSpec, archs: Sequence[Ar
     with table_lock(path):
         table = LatencyTable.load(path)
         if table.reference is None or not table.profile.matches_here():
-            raise TableError("the front can only be re-measured on the profile's machine, with the table's reference")
+            raise TableError("the front can only be re-measured on the profile's machine (this host is not it), "
+                             "with the table's reference network")
         measurer = Measurer(table.profile, table.reference)
         pairs = add_overhead_points(table, measurer, space, list(archs), "device", progress)
         device = [i for i, p in enumerate(table.points) if p.source == "device"]

@@ -110,8 +110,9 @@ def covering_archs(space: SearchSpaceSpec, need: dict[str, int], measured: Abstr
             if arch.id in seen:  # small spaces repeat archs
                 continue
             seen.add(arch.id)
-            keys = {layer_key(e, s) for e, s in arch_layers(space, arch)} & need.keys()
-            if not keys or (measured and network_id(plan(space, arch), space.input_shape) in measured):
+            layers = arch_layers(space, arch)
+            keys = {layer_key(e, s) for e, s in layers} & need.keys()
+            if not keys or (measured and network_id([e for e, _ in layers], space.input_shape) in measured):
                 continue
             for k in keys:
                 holders[k].append(len(pool))
@@ -159,9 +160,10 @@ def build_table(
     progress("networks", 0, len(networks))
     entries = {layer_key(e.layer, e.input_size): e for e in table.entries}
     for n, arch in enumerate(networks, 1):
-        layers = plan(space, arch)  # timed without weights: they do not change a latency
-        _add_samples(table, entries, arch_layers(space, arch), measurer.layer_ms(layers, space.input_shape))
-        table.networks.append(network_id(layers, space.input_shape))
+        layers = arch_layers(space, arch)
+        configs = [e for e, _ in layers]  # timed without weights: they do not change a latency
+        _add_samples(table, entries, layers, measurer.layer_ms(configs, space.input_shape))
+        table.networks.append(network_id(configs, space.input_shape))
         if n % checkpoint_every == 0:
             table.build_seconds += time.perf_counter() - t0
             t0 = time.perf_counter()
