@@ -89,11 +89,13 @@ class CandidateOut(BaseModel):
     feasible: bool
     on_front: bool
     generation: int
+    worker: str | None = Field(None, description="the worker that evaluated it ('local': in-process)")
+    trial_id: str | None = Field(None, description="the Ray Tune trial that fine-tuned it (finalize)")
 
     @classmethod
     def of(cls, c: CandidateRow) -> CandidateOut:
         return cls(arch_id=c.arch_id, arch=c.arch, metrics=c.metrics, feasible=c.feasible, on_front=c.on_front,
-                   generation=c.generation)
+                   generation=c.generation, worker=c.worker, trial_id=c.trial_id)
 
 
 class CandidateList(Page):

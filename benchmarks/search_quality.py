@@ -41,7 +41,7 @@ def main() -> None:
         scores = {}
         for name in ("nsga2", "random"):
             settings = SearchSettings(strategy=name, evaluations=args.evaluations, population=20, seed=seed)
-            cands = run_strategy(make_strategy(space, objectives, settings), evaluator.evaluate, args.evaluations,
+            cands = run_strategy(make_strategy(space, objectives, settings), evaluator.evaluate_many, args.evaluations,
                                  Reporter(), settings.population)
             front = front_of(cands, objectives)
             scores[name] = (normalized_hypervolume(front, objectives, ref), len(front))

@@ -7,6 +7,7 @@ its BN statistics leaves the supernet untouched; results are cached by arch id.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol
 
 import torch
 from torch import Tensor, nn
@@ -42,6 +43,55 @@ def accuracy(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 512) -> f
     return correct / max(1, len(y))
 
 
+# who evaluated an arch in-process (the `nas search` CLI); a service search names its Ray worker
+LOCAL_WORKER = "local"
+
+
+class AccuracyScorer:
+    """Validation accuracy of archs of one trained supernet: extract, recalibrate BN, score. Small enough to
+    ship to evaluation workers (the supernet and the few tensors it needs, not the dataset)."""
+
+    def __init__(self, supernet: HybridSupernet, calibration: Tensor, x_val: Tensor, y_val: Tensor, batch_size: int):
+        self.supernet, self.calibration, self.x_val, self.y_val = supernet, calibration, x_val, y_val
+        self.batch_size = batch_size
+
+    def subnet(self, arch: Arch) -> nn.Module:
+        """The static network of `arch` with inherited weights and recalibrated BN, in eval mode."""
+        model = self.supernet.extract(arch).to(self.calibration.device)
+        recalibrate_bn(model, self.calibration, self.batch_size)
+        return model
+
+    def val_accuracy(self, arch: Arch) -> float:
+        return accuracy(self.subnet(arch), self.x_val, self.y_val)
+
+
+class AccuracyPool(Protocol):
+    """Where validation accuracies are computed: in-process, or a pool of workers (workers/evaluation_pool.py)."""
+
+    size: int  # archs worth evaluating at once
+
+    def accuracies(self, archs: list[Arch]) -> list[tuple[float, str]]:
+        """(accuracy, the worker that computed it) per arch, in order."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class LocalPool:
+    """Evaluates in this process, one arch at a time."""
+
+    size = 1
+
+    def __init__(self, scorer: AccuracyScorer, name: str = LOCAL_WORKER):
+        self.scorer, self.name = scorer, name
+
+    def accuracies(self, archs: list[Arch]) -> list[tuple[float, str]]:
+        return [(self.scorer.val_accuracy(arch), self.name) for arch in archs]
+
+    def close(self) -> None:
+        pass
+
+
 class Evaluator:
     """Scores archs of one trained supernet on one dataset (inputs already normalized)."""
 
@@ -50,17 +100,16 @@ class Evaluator:
         latency: LatencyFn | None = None, seed: int = 0,
     ):
         self.supernet, self.data, self.latency = supernet, data, latency
-        self.batch_size = batch_size
         g = torch.Generator().manual_seed(seed)
         n = min(len(data.y_train), bn_batches * batch_size)
-        self.calibration = data.x_train[torch.randperm(len(data.y_train), generator=g)[:n]]
+        calibration = data.x_train[torch.randperm(len(data.y_train), generator=g)[:n]]
+        self.scorer = AccuracyScorer(supernet, calibration, data.x_val, data.y_val, batch_size)
         self.cache: dict[str, dict[str, float]] = {}
+        self.workers: dict[str, str] = {}
 
     def subnet(self, arch: Arch) -> nn.Module:
         """The static network of `arch` with inherited weights and recalibrated BN, in eval mode."""
-        model = self.supernet.extract(arch).to(self.calibration.device)
-        recalibrate_bn(model, self.calibration, self.batch_size)
-        return model
+        return self.scorer.subnet(arch)
 
     def cost(self, arch: Arch) -> dict[str, float]:
         """Metrics that need no data: params, MACs, peak_memory_mb (batch 1), weights_mb and, with a latency
@@ -73,11 +122,17 @@ class Evaluator:
 
     def evaluate(self, arch: Arch) -> dict[str, float]:
         """accuracy (validation, 0..1), params, macs and latency_ms when a table is given."""
-        if arch.id not in self.cache:
-            model = self.subnet(arch)
-            metrics = {"accuracy": accuracy(model, self.data.x_val, self.data.y_val)} | self.cost(arch)
-            self.cache[arch.id] = metrics
-        return dict(self.cache[arch.id])
+        return self.evaluate_many([arch])[0][0]
+
+    def evaluate_many(self, archs: list[Arch], pool: AccuracyPool | None = None) -> list[tuple[dict[str, float], str]]:
+        """(metrics, worker) per arch; the accuracies of archs not seen before come from `pool` (default: this
+        process) at once, the costs from this process."""
+        todo = list({a.id: a for a in archs if a.id not in self.cache}.values())
+        scored = (pool or LocalPool(self.scorer)).accuracies(todo) if todo else []
+        for arch, (acc, worker) in zip(todo, scored, strict=True):
+            self.cache[arch.id] = {"accuracy": acc} | self.cost(arch)
+            self.workers[arch.id] = worker
+        return [(dict(self.cache[a.id]), self.workers.get(a.id, LOCAL_WORKER)) for a in archs]
 
     def test_accuracy(self, arch: Arch, model: nn.Module | None = None) -> float:
         """Held-out test accuracy of `arch` (inherited weights unless a fine-tuned model is given)."""

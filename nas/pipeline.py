@@ -19,10 +19,10 @@ import torch
 
 from nas.data import DataSplits, prepare
 from nas.device import amp_dtype, resolve_device
-from nas.evaluate import Evaluator
+from nas.evaluate import AccuracyPool, AccuracyScorer, Evaluator, LocalPool
 from nas.export.model import export_network, save_network
 from nas.files import save_tensors, write_text_atomic
-from nas.finalize import fine_tune
+from nas.finalize import FineTuner, local_fine_tuner
 from nas.progress import Cancelled, ForwardingReporter, Reporter
 from nas.rundir import CANDIDATES, CONFIG, RESULT, STUDY, SUPERNET_WEIGHTS, saved_model
 from nas.schemas import Candidate, SearchConfig, SearchResult
@@ -141,10 +141,16 @@ def _logged_candidates(path: Path) -> list[Candidate]:
     return list(logged.values())
 
 
+# (the scorer to ship to workers, the search's reporter) -> where the candidates' accuracies are computed
+PoolFactory = Callable[[AccuracyScorer, Reporter], AccuracyPool]
+
+
 def run_search(config: SearchConfig, reporter: Reporter | None = None, workdir: str | Path | None = None,
-               study: StudyRef | None = None) -> SearchResult:
+               study: StudyRef | None = None, pool: PoolFactory | None = None,
+               tuner: FineTuner = local_fine_tuner) -> SearchResult:
     """Run (or resume, from what `workdir` holds) a search. `study` is where NSGA-II's Optuna study lives
-    (default: study.db in `workdir`)."""
+    (default: study.db in `workdir`); `pool` makes the evaluation workers (default: this process) and `tuner`
+    trains the finalists (default: one after another, in this process)."""
     reporter = reporter or Reporter()
     workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="nas-run-"))
     claim_workdir(workdir, config)
@@ -169,14 +175,19 @@ def run_search(config: SearchConfig, reporter: Reporter | None = None, workdir: 
     evaluator.cache.update({c.arch_id: c.metrics for c in logged})
     objectives = Objectives(config.objectives, config.constraints)
     strategy = make_strategy(space, objectives, config.search, study or StudyRef(f"sqlite:///{workdir / STUDY}", "search"))
-    candidates = run_strategy(strategy, evaluator.evaluate, config.search.evaluations,
-                              _CandidateLog(reporter, workdir / CANDIDATES, {c.arch_id for c in logged}),
-                              config.search.population, done=logged)
+    workers = (pool or (lambda scorer, _: LocalPool(scorer)))(evaluator.scorer, reporter)
+    try:
+        candidates = run_strategy(strategy, lambda archs: evaluator.evaluate_many(archs, workers),
+                                  config.search.evaluations,
+                                  _CandidateLog(reporter, workdir / CANDIDATES, {c.arch_id for c in logged}),
+                                  config.search.population, done=logged, batch=workers.size)
+    finally:
+        workers.close()
     front = front_of(candidates, objectives)
     timings["search_s"] = time.perf_counter() - t1
 
     t2 = time.perf_counter()
-    front = finalize_front(front, evaluator, config, data, workdir, reporter)
+    front = finalize_front(front, evaluator, config, data, workdir, reporter, tuner)
     timings["finalize_s"] = time.perf_counter() - t2
     front = remeasure(config, space, front, reporter)
     reporter.front(front)
@@ -197,27 +208,28 @@ def run_search(config: SearchConfig, reporter: Reporter | None = None, workdir: 
 
 def finalize_front(
     front: list[Candidate], evaluator: Evaluator, config: SearchConfig, data: DataSplits, workdir: Path,
-    reporter: Reporter,
+    reporter: Reporter, tuner: FineTuner = local_fine_tuner,
 ) -> list[Candidate]:
     """Test accuracy for every front arch; fine-tune the top-k by accuracy first when finalize is on."""
     space = evaluator.supernet.space
-    tuned_ids: set[str] = set()
+    models = {c.arch_id: evaluator.subnet(space.parse(c.arch)) for c in front}
+    tuned: dict = {}
     if config.finalize.enabled:
-        ranked = sorted(front, key=lambda c: -c.metrics.get("accuracy", 0.0))
-        tuned_ids = {c.arch_id for c in ranked[: config.finalize.top_k]}
+        ranked = sorted(front, key=lambda c: -c.metrics.get("accuracy", 0.0))[: config.finalize.top_k]
+        reporter.phase("finetune", len(ranked))
+        tuned = tuner({c.arch_id: models[c.arch_id] for c in ranked}, data, config.finalize, reporter,
+                      amp_dtype(data.x_train.device, config.compute.precision))
     reporter.phase("finalize", len(front))
     out = []
     for i, cand in enumerate(front):
-        arch = space.parse(cand.arch)
-        model = evaluator.subnet(arch)
-        metrics = dict(cand.metrics)
-        if cand.arch_id in tuned_ids:
-            tuned = fine_tune(model, data, config.finalize, reporter, amp=amp_dtype(data.x_train.device,
-                                                                                   config.compute.precision))
-            metrics |= {f"finetuned_{k}": v for k, v in tuned.items()}
+        arch, model = space.parse(cand.arch), models[cand.arch_id]
+        metrics, trial_id = dict(cand.metrics), None
+        if cand.arch_id in tuned:
+            metrics |= {f"finetuned_{k}": v for k, v in tuned[cand.arch_id].metrics.items()}
+            trial_id = tuned[cand.arch_id].trial_id
         metrics["test_accuracy"] = evaluator.test_accuracy(arch, model)
         exported = export_network(evaluator.supernet, arch, data.mean, data.std, model)
         save_network(exported, space.input_shape, saved_model(workdir, cand.arch_id), reporter.holding)
-        out.append(cand.model_copy(update={"metrics": metrics}))
+        out.append(cand.model_copy(update={"metrics": metrics, "trial_id": trial_id}))
         reporter.progress("finalize", i + 1, len(front), {"test_accuracy": metrics["test_accuracy"]})
     return out

@@ -61,6 +61,10 @@ class SearchSettings(_Config):
     population: int = Field(24, ge=2, le=100_000, description="population size (NSGA-II, evolution)")
     sample_size: int = Field(8, ge=2, description="tournament size of regularized evolution")
     bn_batches: int = Field(4, ge=1, description="training batches used to recalibrate BN statistics")
+    workers: int | None = Field(None, ge=1, le=1024, description=(
+        "evaluation workers (Ray actors, each holding the supernet) for a search run by the service; default: the "
+        "Ray cluster's free CPUs (1 on a 2-core machine: in the search's own process); `nas search` evaluates "
+        "in-process"))
     seed: int = 0
 
     _strategy = field_validator("strategy")(classmethod(lambda cls, v: STRATEGIES.check(v)))
@@ -69,7 +73,9 @@ class SearchSettings(_Config):
 class FinalizeConfig(_Config):
     enabled: bool = Field(True, description="fine-tune the top-k front archs (by accuracy) as stand-alone models")
     top_k: int = Field(3, ge=1, le=1_000)
-    epochs: int = Field(5, ge=1, le=10_000)
+    epochs: int = Field(5, ge=1, le=10_000, description="at most this many epochs per finalist")
+    patience: int = Field(3, ge=1, le=10_000, description="stop a finalist after this many epochs without a better "
+                                                          "validation accuracy (its best epoch's weights are kept)")
     lr: float = Field(1e-3, gt=0)
     batch_size: int = Field(64, ge=1)
 
@@ -166,6 +172,8 @@ class Candidate(BaseModel):
     metrics: dict[str, float]
     feasible: bool = True
     generation: int = 0
+    worker: str | None = Field(None, description="the worker that evaluated it ('local': in-process)")
+    trial_id: str | None = Field(None, description="the Ray Tune trial that trained it stand-alone (finalize)")
 
 
 class SearchResult(BaseModel):

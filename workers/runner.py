@@ -14,8 +14,10 @@ from nas.schemas import SearchConfig
 from nas.search.strategies import StudyRef
 from nas.store import Database, repo
 from workers.attempt import run_attempt
+from workers.evaluation_pool import make_pool
 from workers.kinds import JobKind, register_job_kind
 from workers.reporter import DatabaseReporter
+from workers.tune_finalize import tune_fine_tuner
 
 
 def run_search_job(db_url: str, data_dir: str, job_id: str, attempt: int, lease_seconds: float, threads: int) -> str:
@@ -27,7 +29,10 @@ def run_search_job(db_url: str, data_dir: str, job_id: str, attempt: int, lease_
 def _search(workdir: Path, study: StudyRef, db: Database, config: dict[str, Any],
             reporter: DatabaseReporter) -> dict[str, Any]:
     search_config = SearchConfig.model_validate(config)
-    result = run_search(search_config, reporter, workdir, study)
+    cuda = search_config.compute.device.startswith("cuda")
+    pool = functools.partial(make_pool, workers=search_config.search.workers, cuda=cuda)
+    result = run_search(search_config, reporter, workdir, study, pool=pool,
+                        tuner=tune_fine_tuner(workdir / "tune", cuda=cuda))
     ids: dict[str, Any] = {"job_id": reporter.job_id, "attempt": reporter.attempt}
     if search_config.hardware:  # the search may have measured layers into it, binding its profile to this machine
         table = LatencyTable.load(search_config.hardware)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -23,16 +23,23 @@ def front_of(candidates: list[Candidate], objectives: Objectives) -> list[Candid
     return [feasible[i] for i in pareto_front(points)]
 
 
+# (archs) -> (metrics, the worker that evaluated it) per arch, in order
+BatchEvaluate = Callable[[list[Arch]], list[tuple[dict[str, float], str]]]
+
+
 def run_strategy(
     strategy: Strategy,
-    evaluate: Callable[[Arch], Mapping[str, float]],
+    evaluate: BatchEvaluate,
     budget: int,
     reporter: Reporter,
     population: int,
     done: Sequence[Candidate] = (),
+    batch: int = 1,
 ) -> list[Candidate]:
     """Evaluate `budget` distinct archs proposed by `strategy`, counting those earlier attempts evaluated
-    (`done`: the strategy learns them first); report each candidate and front change."""
+    (`done`: the strategy learns them first); report each candidate and front change. Up to `batch` archs are
+    asked before their metrics are told, so that many workers evaluate at once; their tells follow in ask
+    order, which keeps a seeded search reproducible for a given batch size."""
     objectives = strategy.objectives
     seen: dict[str, Candidate] = {c.arch_id: c for c in done[:budget]}
     strategy.resume([(strategy.space.parse(c.arch), c.metrics) for c in seen.values()])
@@ -49,16 +56,27 @@ def run_strategy(
     while len(seen) < budget and asks < max_asks:
         if reporter.should_stop():
             raise Cancelled(f"cancelled after {len(seen)} evaluations")
-        arch = strategy.ask()
-        asks += 1
-        metrics = dict(evaluate(arch))
-        strategy.tell(arch, metrics)
-        if arch.id in seen:
+        new: dict[str, Arch] = {}
+        repeats: list[Arch] = []  # asked again while its first ask is still being evaluated
+        while len(new) < min(batch, budget - len(seen)) and asks < max_asks:
+            arch = strategy.ask()
+            asks += 1
+            if arch.id in seen:
+                strategy.tell(arch, seen[arch.id].metrics)
+            elif arch.id in new:
+                repeats.append(arch)
+            else:
+                new[arch.id] = arch
+        for arch, (metrics, worker) in zip(new.values(), evaluate(list(new.values())), strict=True):
+            strategy.tell(arch, metrics)
+            cand = Candidate(arch_id=arch.id, arch=arch.to_dict(), metrics=metrics, worker=worker,
+                             feasible=objectives.feasible(metrics), generation=len(seen) // population)
+            seen[arch.id] = cand
+            reporter.candidate(cand)
+        for arch in repeats:
+            strategy.tell(arch, seen[arch.id].metrics)
+        if not new:
             continue
-        cand = Candidate(arch_id=arch.id, arch=arch.to_dict(), metrics=metrics,
-                         feasible=objectives.feasible(metrics), generation=len(seen) // population)
-        seen[arch.id] = cand
-        reporter.candidate(cand)
         front = front_of(list(seen.values()), objectives)
         if [c.arch_id for c in front] != front_ids:
             front_ids = [c.arch_id for c in front]

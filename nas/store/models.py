@@ -104,6 +104,8 @@ class CandidateRow(Row, Base):
     feasible: Mapped[bool] = mapped_column(Boolean, default=True)
     on_front: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
     generation: Mapped[int] = mapped_column(Integer, default=0)
+    worker: Mapped[str | None] = mapped_column(String(200), nullable=True)  # who evaluated it
+    trial_id: Mapped[str | None] = mapped_column(String(100), nullable=True)  # the Tune trial that fine-tuned it
     __table_args__ = (UniqueConstraint("search_id", "arch_id", name="uq_candidate_arch"),)
 
 

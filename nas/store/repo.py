@@ -276,6 +276,7 @@ def add_candidate(db: Database, *, job_id: str, attempt: int, candidate: Candida
         if row is None:  # a resumed attempt re-reports the candidates it had already found
             s.add(CandidateRow(search_id=job_id, arch_id=candidate.arch_id, arch=candidate.arch,
                                metrics=candidate.metrics, feasible=candidate.feasible, generation=candidate.generation,
+                               worker=candidate.worker, trial_id=candidate.trial_id,
                                **_metric_columns(candidate.metrics)))
             add_event(s, job_id=job_id, attempt=attempt, kind="candidate", data=candidate.model_dump(mode="json"))
 
@@ -290,6 +291,7 @@ def set_front(db: Database, *, job_id: str, attempt: int, front: list[Candidate]
             row.on_front = row.arch_id in by_id
             if row.on_front:
                 row.metrics = by_id[row.arch_id].metrics
+                row.trial_id = by_id[row.arch_id].trial_id or row.trial_id
                 for k, v in _metric_columns(row.metrics).items():
                     setattr(row, k, v)
         best = max((c.metrics.get("accuracy", 0.0) for c in front), default=None)

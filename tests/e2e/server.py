@@ -29,8 +29,8 @@ def free_port() -> int:
 
 class Server:
     def __init__(self, data_dir: Path, database_url: str | None = None, lease_seconds: float = 8.0,
-                 admin_token: str = "nas_test_admin_token"):
-        self.data_dir, self.database_url = data_dir, database_url
+                 admin_token: str = "nas_test_admin_token", env: dict[str, str] | None = None):
+        self.data_dir, self.database_url, self.env = data_dir, database_url, env or {}
         self.lease_seconds, self.admin_token = lease_seconds, admin_token
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -43,6 +43,7 @@ class Server:
                             "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "PYTHONUNBUFFERED": "1",
                             "NAS_CACHE_DIR": str(self.data_dir / "cache")}
         env.pop("NAS_DATABASE_URL", None)
+        env |= self.env
         if self.database_url:
             env["NAS_DATABASE_URL"] = self.database_url
         self.proc = subprocess.Popen(

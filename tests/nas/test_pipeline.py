@@ -36,7 +36,7 @@ def test_result_has_front_candidates_and_hypervolume(finished):
 
 def test_events_cover_every_phase(finished):
     _, _, reporter = finished
-    assert [p[0] for p in reporter.of("phase")][:3] == ["train", "search", "finalize"]
+    assert [p[0] for p in reporter.of("phase")][:4] == ["train", "search", "finetune", "finalize"]
     assert len(reporter.of("candidate")) == 10
     assert reporter.of("front")
 

@@ -22,6 +22,10 @@ def synthetic(arch):
     return {"accuracy": min(1.0, 0.5 + 0.45 * np.log1p(macs / 1e5) / np.log1p(30) + noise), "macs": float(macs)}
 
 
+def synthetic_batch(archs):
+    return [(synthetic(a), f"worker-{i % 2}") for i, a in enumerate(archs)]
+
+
 @pytest.mark.parametrize("name", sorted(STRATEGIES))
 def test_strategy_proposes_members_and_accepts_batched_tells(name):
     settings = SearchSettings(strategy=name, population=6, evaluations=20, seed=1)
@@ -40,12 +44,40 @@ def test_constraints_keep_infeasible_archs_off_the_front(name):
     objectives = Objectives(["accuracy", "macs"], {"macs": bound})
     settings = SearchSettings(strategy=name, population=8, evaluations=40, seed=0)
     reporter = RecordingReporter()
-    cands = run_strategy(make_strategy(SPACE, objectives, settings), synthetic, 40, reporter, 8)
+    cands = run_strategy(make_strategy(SPACE, objectives, settings), synthetic_batch, 40, reporter, 8)
     assert len({c.arch_id for c in cands}) == 40
     assert any(not c.feasible for c in cands)
     front = front_of(cands, objectives)
     assert front and all(c.metrics["macs"] <= bound for c in front)
     assert reporter.of("progress")[-1][1] == 40 and len(reporter.of("candidate")) == 40
+
+
+@pytest.mark.parametrize("name", sorted(STRATEGIES))
+def test_batched_evaluation_meets_the_budget_and_records_workers(name):
+    objectives = Objectives(["accuracy", "macs"])
+    settings = SearchSettings(strategy=name, population=8, evaluations=30, seed=0)
+    sizes = []
+
+    def evaluate(archs):
+        sizes.append(len(archs))
+        return synthetic_batch(archs)
+
+    cands = run_strategy(make_strategy(SPACE, objectives, settings), evaluate, 30, RecordingReporter(), 8, batch=4)
+    assert len({c.arch_id for c in cands}) == 30
+    assert max(sizes) == 4 and sum(sizes) == 30  # batches of the pool's size, never past the budget
+    assert {c.worker for c in cands} == {"worker-0", "worker-1"}
+
+
+def test_random_search_finds_the_same_candidates_in_batches_as_one_by_one():
+    """Where a strategy's asks do not depend on its tells, parallel evaluation changes nothing in the result."""
+    objectives = Objectives(["accuracy", "macs"])
+    runs = []
+    for batch in (1, 3):
+        settings = SearchSettings(strategy="random", evaluations=25, seed=3)
+        cands = run_strategy(make_strategy(SPACE, objectives, settings), synthetic_batch, 25, RecordingReporter(), 8,
+                             batch=batch)
+        runs.append({c.arch_id: c.metrics for c in cands})
+    assert runs[0] == runs[1]
 
 
 def test_mutation_changes_an_active_choice_and_stays_in_the_space():

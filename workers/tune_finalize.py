@@ -1,0 +1,111 @@
+"""tune_fine_tuner: the finalists of a service search, each fine-tuned as a Ray Tune trial.
+
+One trial per arch, one CPU (or GPU) each, so finalists train side by side on whatever nodes the cluster
+has. A trial reports its validation accuracy after every epoch (early stopping inside `fine_tune` ends it
+when validation stops improving) and leaves the best weights as its Tune checkpoint, which this search
+then loads into its own copy of the model. Trials are stored under the run folder's `tune/` directory;
+a cancel request stops every trial.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from ray import tune
+from safetensors.torch import load_file
+from torch import nn
+
+from nas.data import DataSplits
+from nas.files import save_tensors
+from nas.finalize import Trained, fine_tune
+from nas.progress import Cancelled, Reporter
+from nas.schemas import FinalizeConfig
+
+WEIGHTS = "model.safetensors"
+
+# the search's own log is enough: no progress tables from Tune in it
+os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+
+
+def _trial(config: dict[str, Any], models: dict[str, nn.Module], data: DataSplits, cfg: FinalizeConfig,
+           amp: torch.dtype | None) -> None:
+    """One Tune trial: fine-tune the arch named in `config`, reporting each epoch, then the best weights."""
+    torch.set_num_threads(1)
+    model = models[config["arch_id"]]
+    metrics = fine_tune(model, data, cfg, Reporter(), amp=amp,
+                        on_epoch=lambda epoch, val: tune.report({"epoch": epoch, "val_accuracy": val}))
+    with tempfile.TemporaryDirectory() as folder:
+        save_tensors(Path(folder) / WEIGHTS, model)
+        tune.report(metrics | {"final": 1}, checkpoint=tune.Checkpoint.from_directory(folder))
+
+
+# Tune pickles its run config (stopper and callbacks included), and a reporter holds a database and threads:
+# they reach it through this table instead, by the search's job id
+_REPORTERS: dict[str, Reporter] = {}
+
+
+class _Cancel(tune.Stopper):
+    """Stops every trial once the search is cancelled (or its attempt lost)."""
+
+    def __init__(self, key: str):
+        self.key = key
+
+    def __call__(self, trial_id: str, result: dict) -> bool:
+        return False
+
+    def stop_all(self) -> bool:
+        return _REPORTERS[self.key].should_stop()
+
+
+class _Progress(tune.Callback):
+    def __init__(self, key: str, total: int):
+        self.key, self.total, self.done = key, total, 0
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.done += 1
+        _REPORTERS[self.key].progress("finetune", self.done, self.total,
+                                      {"val_accuracy": float(trial.last_result.get("val_accuracy", 0.0))})
+
+
+def tune_fine_tuner(storage: Path, cuda: bool = False):
+    """A FineTuner (nas.finalize) whose trials Ray Tune runs, stored under `storage`."""
+
+    def fine_tune_all(models: dict[str, nn.Module], data: DataSplits, cfg: FinalizeConfig, reporter: Reporter,
+                      amp: torch.dtype | None) -> dict[str, Trained]:
+        trainable = tune.with_resources(tune.with_parameters(_trial, models=models, data=data, cfg=cfg, amp=amp),
+                                        {"cpu": 1, "gpu": 1 if cuda else 0})
+        key = str(storage.resolve())
+        _REPORTERS[key] = reporter
+        tuner = tune.Tuner(
+            trainable,
+            param_space={"arch_id": tune.grid_search(list(models))},
+            tune_config=tune.TuneConfig(metric="val_accuracy", mode="max", reuse_actors=False,
+                                        trial_dirname_creator=lambda trial: f"{trial.config['arch_id'][:12]}-{trial.trial_id}"),
+            run_config=tune.RunConfig(name="finalize", storage_path=str(storage.resolve()), verbose=0,
+                                      stop=_Cancel(key), callbacks=[_Progress(key, len(models))],
+                                      failure_config=tune.FailureConfig(max_failures=1)),
+        )
+        try:
+            grid = tuner.fit()
+        finally:
+            _REPORTERS.pop(key, None)
+        if reporter.should_stop():
+            raise Cancelled("cancelled during fine-tuning")
+        out: dict[str, Trained] = {}
+        for i in range(len(grid)):
+            result = grid[i]
+            if result.error is not None:
+                raise RuntimeError(f"fine-tuning trial failed: {result.error}")
+            assert result.config is not None and result.metrics is not None and result.checkpoint is not None
+            arch_id = result.config["arch_id"]
+            with result.checkpoint.as_directory() as folder:
+                models[arch_id].load_state_dict(load_file(str(Path(folder) / WEIGHTS)))
+            metrics = {k: float(result.metrics[k]) for k in ("val_accuracy_before", "val_accuracy", "epochs")}
+            out[arch_id] = Trained(metrics, trial_id=str(result.metrics["trial_id"]))
+        return out
+
+    return fine_tune_all
