@@ -9,6 +9,8 @@ from typing import Annotated
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from nas.storage import ArtifactStore
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="NAS_", extra="ignore")
@@ -16,6 +18,8 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path("nas-data"), description="NAS_DATA_DIR: runs, uploads, exports, SQLite file")
     database_url: str | None = Field(None, description="NAS_DATABASE_URL; default: SQLite file in the data dir")
     ray_address: str | None = Field(None, description="NAS_RAY_ADDRESS: join this Ray cluster instead of a local one")
+    storage_url: str | None = Field(None, description="NAS_STORAGE_URL: mirror run folders, uploads and tables to "
+                                    "this fsspec URL (e.g. s3://bucket/nas) so workers need not share the data dir")
     admin_token: str | None = Field(None, description="NAS_ADMIN_TOKEN: the admin's token on an empty database")
     max_concurrent: int = Field(1, ge=1, description="NAS_MAX_CONCURRENT: jobs running at once")
     lease_seconds: float = Field(30.0, gt=0, description="NAS_LEASE_SECONDS: a lost worker's job requeues after this")
@@ -48,6 +52,10 @@ class Settings(BaseSettings):
     @classmethod
     def _comma_separated(cls, v: object) -> object:
         return [o.strip() for o in v.split(",") if o.strip()] if isinstance(v, str) else v
+
+    def artifact_store(self) -> ArtifactStore:
+        """The data dir's files as the API sees them, mirrored to NAS_STORAGE_URL when it is set."""
+        return ArtifactStore(self.storage_url, self.data_dir)
 
     @property
     def db_url(self) -> str:

@@ -12,9 +12,11 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import traceback
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,7 @@ from sqlalchemy.exc import OperationalError
 from nas.files import write_text_atomic
 from nas.progress import Cancelled
 from nas.rundir import job_workdir, traceback_file
+from nas.storage import ArtifactStore
 from nas.store import Database, StaleAttempt, repo
 from search_spaces import UserError
 from workers.reporter import DatabaseReporter
@@ -34,16 +37,64 @@ log = logging.getLogger(__name__)
 TRANSIENT = (OSError, OperationalError)
 RETRY_DELAY_SECONDS = 10.0  # doubled at each attempt
 
-# the work: (database, the job's stored config, reporter) -> extra fields for the succeeded row
-Work = Callable[[Database, dict[str, Any], DatabaseReporter], dict[str, Any]]
+PUSH_EVERY_SECONDS = 15.0  # a remote store gets the run folder's new files this often (and at the end)
+
+
+@dataclass(frozen=True)
+class JobFiles:
+    """A job's files. Every machine keeps its copy of the data dir at the same path (NAS_DATA_DIR), so the
+    paths in job configs hold everywhere; with a storage URL, `store` fetches and publishes them."""
+
+    store: ArtifactStore
+    job_id: str
+
+    @property
+    def workdir(self) -> Path:
+        return job_workdir(self.store.root, self.job_id)
+
+    def here(self, path: str, refresh: bool = False) -> Path:
+        """A file named in a job config, on this machine (fetched from the store if need be)."""
+        return self.store.pull(path, refresh)
 
 
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+# the work: (database, the job's stored config, reporter, its files) -> extra fields for the succeeded row
+Work = Callable[[Database, dict[str, Any], DatabaseReporter, JobFiles], dict[str, Any]]
+
+
+class _Mirror:
+    """Pushes the run folder's new files to a remote store every PUSH_EVERY_SECONDS and once at the end, so a
+    lost worker loses at most that much (a later attempt, anywhere, pulls the folder and resumes)."""
+
+    def __init__(self, files: JobFiles):
+        self.files, self._stop = files, threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="mirror", daemon=True)
+
+    def __enter__(self) -> _Mirror:
+        self.files.store.pull_tree(self.files.workdir)
+        if self.files.store.remote:
+            self._thread.start()
+        return self
+
+    def _loop(self) -> None:
+        while not self._stop.wait(PUSH_EVERY_SECONDS):
+            try:
+                self.files.store.push_tree(self.files.workdir)
+            except Exception:  # the store's hiccup: the next round (or the final push) retries
+                log.exception("pushing %s to the store failed", self.files.workdir)
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=60)
+        self.files.store.push_tree(self.files.workdir)
+
+
 def run_attempt(db_url: str, data_dir: str, job_id: str, attempt: int, lease_seconds: float, threads: int,
-                work: Work) -> str:
+                work: Work, storage_url: str | None = None) -> str:
     """Run one attempt of a claimed job; returns the status it ended in."""
     torch.set_num_threads(threads)  # Ray sets OMP_NUM_THREADS=1 in workers
     db = Database(db_url)
@@ -55,8 +106,10 @@ def run_attempt(db_url: str, data_dir: str, job_id: str, attempt: int, lease_sec
             config = dict(job.config)
         reporter = DatabaseReporter(db, job_id=job_id, attempt=attempt, owner=worker_name(),
                                     lease_seconds=lease_seconds)
+        files = JobFiles(ArtifactStore(storage_url, Path(data_dir)), job_id)
         try:
-            return _finish(db, reporter, work, config, job_workdir(data_dir, job_id))
+            with _Mirror(files):
+                return _finish(db, reporter, work, config, files)
         finally:
             reporter.close()
     except StaleAttempt:
@@ -65,12 +118,13 @@ def run_attempt(db_url: str, data_dir: str, job_id: str, attempt: int, lease_sec
         db.dispose()
 
 
-def _finish(db: Database, reporter: DatabaseReporter, work: Work, config: dict[str, Any], folder: Path) -> str:
+def _finish(db: Database, reporter: DatabaseReporter, work: Work, config: dict[str, Any], files: JobFiles) -> str:
     ids: dict[str, Any] = {"job_id": reporter.job_id, "attempt": reporter.attempt}
+    folder = files.workdir
     if reporter.attempt > 1:
         reporter.message(f"attempt {reporter.attempt}: resuming from the last checkpoint")
     try:
-        extra = work(db, config, reporter)
+        extra = work(db, config, reporter, files)
     except Cancelled:
         if reporter.lost.is_set():
             return "stale"  # another attempt owns the job now

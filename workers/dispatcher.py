@@ -43,6 +43,22 @@ def init_ray(address: str | None) -> None:
         signal.signal(signal.SIGTERM, handler)
 
 
+def _import_the_engine() -> None:
+    import nas.pipeline  # noqa: F401
+    import workers.tune_finalize  # noqa: F401
+
+
+def warm_workers(count: int) -> None:
+    """Have Ray start `count` worker processes that import torch and the engine, without waiting for them: Ray
+    keeps idle workers and hands them the next tasks and actors, so a search (and its evaluation actors and
+    Tune trials) does not pay for a process start and those imports (seconds each) when it begins."""
+    import ray
+
+    warm = ray.remote(num_cpus=0)(_import_the_engine)
+    for _ in range(max(1, count)):
+        warm.remote()
+
+
 RAY_RESOURCE_NAMES = {"num_gpus": "GPU", "num_cpus": "CPU"}
 
 
@@ -71,6 +87,7 @@ class Dispatcher:
         init_ray(self.settings.ray_address)
         # retries go through our queue, not Ray's
         self._tasks = {name: ray.remote(max_retries=0, num_cpus=1)(JOB_KINDS[name].run) for name in JOB_KINDS}
+        warm_workers(int(ray.cluster_resources().get("CPU", 1)))
         self._thread = threading.Thread(target=self._loop, name="dispatcher", daemon=True)
         self._thread.start()
 
@@ -143,7 +160,7 @@ class Dispatcher:
                 continue
             task = self._tasks[job.kind].options(**resources)
             ref = task.remote(self.settings.db_url, str(self.settings.data_dir.resolve()), job.id, job.attempt,
-                              self.settings.lease_seconds, threads)
+                              self.settings.lease_seconds, threads, self.settings.storage_url)
             self.running[ref] = (job.id, job.attempt)
             self.submitted[ref] = (now, resources)
 

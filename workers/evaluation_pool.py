@@ -66,25 +66,31 @@ def default_workers() -> int:
     return max(1, int(ray.available_resources().get("CPU", 0)))
 
 
-def make_pool(scorer: AccuracyScorer, reporter: Reporter, workers: int | None, cuda: bool = False) -> AccuracyPool:
-    """A pool of `workers` actors (default: what the cluster offers); a single worker evaluates in this process,
-    and actors that cannot be placed within ACTOR_START_SECONDS are given up (the rest carry on)."""
-    size = workers or default_workers()
-    if size <= 1:
-        return LocalPool(scorer, worker_label())
+def start_actors(scorer: AccuracyScorer, size: int, cuda: bool = False,
+                 timeout: float = ACTOR_START_SECONDS) -> RayPool | None:
+    """`size` evaluation actors spread over the nodes, each given `scorer` once; those not running within
+    `timeout` (the cluster is busy) are given up. None when none started."""
     shared = ray.put(scorer)
     options = {"scheduling_strategy": "SPREAD"} | ({"num_gpus": 1} if cuda else {})
     actor_class = EvaluationActor.options(**options)  # type: ignore[attr-defined]
     actors = [actor_class.remote(shared) for _ in range(size)]
     pings = [actor.ready.remote() for actor in actors]
-    ready, late = ray.wait(pings, num_returns=len(pings), timeout=ACTOR_START_SECONDS)
-    kept = [actors[pings.index(ref)] for ref in ready]
+    ready, late = ray.wait(pings, num_returns=len(pings), timeout=timeout)
     for ref in late:
         ray.kill(actors[pings.index(ref)])
-    if not kept:
-        reporter.message(f"no evaluation worker could start within {ACTOR_START_SECONDS:g} s; evaluating in the "
-                         "search's own process")
+    if not ready:
+        return None
+    return RayPool([actors[pings.index(ref)] for ref in ready], ray.get(ready))
+
+
+def make_pool(scorer: AccuracyScorer, reporter: Reporter, workers: int | None, cuda: bool = False) -> AccuracyPool:
+    """A pool of `workers` actors (default: what the cluster offers); a single worker evaluates in this process."""
+    size = workers or default_workers()
+    pool = start_actors(scorer, size, cuda) if size > 1 else None
+    if pool is None:
+        if size > 1:
+            reporter.message(f"no evaluation worker could start within {ACTOR_START_SECONDS:g} s; evaluating in "
+                             "the search's own process")
         return LocalPool(scorer, worker_label())
-    names = ray.get(ready)
-    reporter.message(f"evaluating on {len(kept)} workers: {', '.join(names)}")
-    return RayPool(kept, names)
+    reporter.message(f"evaluating on {pool.size} workers: {', '.join(pool.names)}")
+    return pool

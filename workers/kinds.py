@@ -12,8 +12,9 @@ from typing import Any
 
 from nas.registry import Registry
 
-# (database URL, data dir, job id, attempt, lease seconds, torch threads) -> the status the attempt ended in
-RunJob = Callable[[str, str, str, int, float, int], str]
+# (database URL, the API's data dir, job id, attempt, lease seconds, torch threads, storage URL or None) -> the
+# status the attempt ended in
+RunJob = Callable[[str, str, str, int, float, int, str | None], str]
 
 
 def no_extra_resources(config: dict[str, Any]) -> dict[str, Any]:

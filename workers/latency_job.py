@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import functools
 import json
-from pathlib import Path
 from typing import Any
 
 from nas.latency import HardwareProfile, Machine, build_table, validate_table
@@ -12,24 +10,23 @@ from nas.progress import Cancelled
 from nas.schemas import LatencyBuildRequest
 from nas.store import Database, repo
 from search_spaces import UserError, get_space
-from workers.attempt import run_attempt
+from workers.attempt import JobFiles, run_attempt
 from workers.kinds import JobKind, register_job_kind
 from workers.reporter import DatabaseReporter
 
 
 def run_latency_job(db_url: str, data_dir: str, job_id: str, attempt: int, lease_seconds: float,
-                    threads: int) -> str:
+                    threads: int, storage_url: str | None = None) -> str:
     """Build (resuming a partial table), validate and register a table; returns the end status."""
-    return run_attempt(db_url, data_dir, job_id, attempt, lease_seconds, threads,
-                       functools.partial(_job, Path(data_dir)))
+    return run_attempt(db_url, data_dir, job_id, attempt, lease_seconds, threads, _job, storage_url)
 
 
-def _job(data_dir: Path, db: Database, config: dict[str, Any], reporter: DatabaseReporter) -> dict[str, Any]:
-    _build(db, LatencyBuildRequest.model_validate(config), data_dir, reporter)
+def _job(db: Database, config: dict[str, Any], reporter: DatabaseReporter, files: JobFiles) -> dict[str, Any]:
+    _build(db, LatencyBuildRequest.model_validate(config), files, reporter)
     return {}
 
 
-def _build(db: Database, request: LatencyBuildRequest, data_dir: Path, reporter: DatabaseReporter) -> None:
+def _build(db: Database, request: LatencyBuildRequest, files: JobFiles, reporter: DatabaseReporter) -> None:
     space = get_space(request.space)
     profile = HardwareProfile(
         name=request.name or HardwareProfile.default_name(request.device, request.backend, request.batch_size,
@@ -37,9 +34,9 @@ def _build(db: Database, request: LatencyBuildRequest, data_dir: Path, reporter:
         device=request.device, backend=request.backend, threads=request.threads,  # type: ignore[arg-type]
         batch_size=request.batch_size, repeats=request.repeats, block=request.block, cover=request.cover,
         machine=Machine.here(request.device))
-    folder = data_dir / "tables"
+    folder = files.store.root / "tables"
     folder.mkdir(parents=True, exist_ok=True)
-    out = folder / f"build-{reporter.job_id}.json"  # resumed by a later attempt
+    out = files.here(str(folder / f"build-{reporter.job_id}.json"))  # resumed by a later attempt
 
     def progress(phase: str, n: int, total: int) -> None:
         if reporter.should_stop():
@@ -47,6 +44,7 @@ def _build(db: Database, request: LatencyBuildRequest, data_dir: Path, reporter:
         reporter.progress(phase, n, total)
 
     table = build_table(space, profile, out, request.calibration, progress=progress, guard=reporter.holding)
+    files.store.push(out)
     report = validate_table(table, space, request.validation_samples, progress=progress)
     with db.session(immediate=True) as s:
         repo.hold(s, job_id=reporter.job_id, attempt=reporter.attempt)  # a lost attempt registers nothing

@@ -24,6 +24,7 @@ from nas.files import save_tensors
 from nas.finalize import Trained, fine_tune
 from nas.progress import Cancelled, Reporter
 from nas.schemas import FinalizeConfig
+from nas.storage import ArtifactStore
 
 WEIGHTS = "model.safetensors"
 
@@ -71,21 +72,30 @@ class _Progress(tune.Callback):
                                       {"val_accuracy": float(trial.last_result.get("val_accuracy", 0.0))})
 
 
-def tune_fine_tuner(storage: Path, cuda: bool = False):
-    """A FineTuner (nas.finalize) whose trials Ray Tune runs, stored under `storage`."""
+def _storage(store: ArtifactStore, folder: Path) -> dict[str, Any]:
+    """Where Tune keeps trials and checkpoints: `folder`, or its place in a remote store (every node reaches it)."""
+    if not store.remote:
+        return {"storage_path": str(folder.resolve())}
+    from pyarrow.fs import FSSpecHandler, PyFileSystem
+
+    return {"storage_path": store.remote_path(folder), "storage_filesystem": PyFileSystem(FSSpecHandler(store.fs))}
+
+
+def tune_fine_tuner(store: ArtifactStore, folder: Path, cuda: bool = False):
+    """A FineTuner (nas.finalize) whose trials Ray Tune runs, stored under `folder` of `store`."""
 
     def fine_tune_all(models: dict[str, nn.Module], data: DataSplits, cfg: FinalizeConfig, reporter: Reporter,
                       amp: torch.dtype | None) -> dict[str, Trained]:
         trainable = tune.with_resources(tune.with_parameters(_trial, models=models, data=data, cfg=cfg, amp=amp),
                                         {"cpu": 1, "gpu": 1 if cuda else 0})
-        key = str(storage.resolve())
+        key = str(folder.resolve())
         _REPORTERS[key] = reporter
         tuner = tune.Tuner(
             trainable,
             param_space={"arch_id": tune.grid_search(list(models))},
             tune_config=tune.TuneConfig(metric="val_accuracy", mode="max", reuse_actors=False,
                                         trial_dirname_creator=lambda trial: f"{trial.config['arch_id'][:12]}-{trial.trial_id}"),
-            run_config=tune.RunConfig(name="finalize", storage_path=str(storage.resolve()), verbose=0,
+            run_config=tune.RunConfig(name="finalize", **_storage(store, folder), verbose=0,
                                       stop=_Cancel(key), callbacks=[_Progress(key, len(models))],
                                       failure_config=tune.FailureConfig(max_failures=1)),
         )
@@ -102,8 +112,8 @@ def tune_fine_tuner(storage: Path, cuda: bool = False):
                 raise RuntimeError(f"fine-tuning trial failed: {result.error}")
             assert result.config is not None and result.metrics is not None and result.checkpoint is not None
             arch_id = result.config["arch_id"]
-            with result.checkpoint.as_directory() as folder:
-                models[arch_id].load_state_dict(load_file(str(Path(folder) / WEIGHTS)))
+            with result.checkpoint.as_directory() as checkpoint:
+                models[arch_id].load_state_dict(load_file(str(Path(checkpoint) / WEIGHTS)))
             metrics = {k: float(result.metrics[k]) for k in ("val_accuracy_before", "val_accuracy", "epochs")}
             out[arch_id] = Trained(metrics, trial_id=str(result.metrics["trial_id"]))
         return out

@@ -18,7 +18,7 @@ from nas.export import FORMATS
 from nas.rundir import RESULT, job_workdir
 from nas.search.strategies import STRATEGIES
 from nas.store import repo
-from nas.store.models import User, utcnow
+from nas.store.models import FINISHED, User, utcnow
 from search_spaces import BLOCKS, get_space, list_presets, space_from_dict
 
 HERE = Path(__file__).parent
@@ -127,6 +127,10 @@ def candidate_page(request: Request, search_id: str, arch_id: str, user: PageUse
     if cand is None:
         raise HTTPException(404, f"candidate {arch_id} not found")
     result = job_workdir(settings.data_dir, search.id) / RESULT
+    store = settings.artifact_store()
+    store.pull(result)
+    if search.config.get("hardware"):
+        store.pull(search.config["hardware"], refresh=search.status in FINISHED)  # searches may have grown it
     breakdown = latency_breakdown(search, cand, result)
     return render(request, "candidate.html", user=user, search=search, cand=cand, breakdown=breakdown, families=BLOCKS,
                   formats=FORMATS.names())

@@ -35,4 +35,5 @@ def upload(file: UploadFile, user: CurrentUser, settings: SettingsDep) -> Datase
     except BaseException:
         path.unlink(missing_ok=True)
         raise
+    settings.artifact_store().push(path)  # workers on other machines fetch it from there
     return DatasetUploaded(path=str(path), size=path.stat().st_size)

@@ -95,7 +95,7 @@ def share_table(table_id: TableId, admin: AdminUser, s: SessionDep, shared: bool
 
 
 @router.delete("/tables/{table_id}", status_code=204, responses=error_responses(401, 403, 404, 422))
-def delete_table(table_id: TableId, user: CurrentUser, db: DB) -> Response:
+def delete_table(table_id: TableId, user: CurrentUser, db: DB, settings: SettingsDep) -> Response:
     """Delete one of your tables (admins: any) and its file; searches that used it keep their results."""
     with db.session() as s:
         row, _ = visible_table(s, table_id, user)
@@ -104,6 +104,7 @@ def delete_table(table_id: TableId, user: CurrentUser, db: DB) -> Response:
         path = row.path
         repo.delete_table(s, table=row)
     PathLib(path).unlink(missing_ok=True)  # after the commit, as for searches
+    settings.artifact_store().delete(path)
     return Response(status_code=204)
 
 
@@ -130,6 +131,7 @@ def upload_table(file: UploadFile, user: CurrentUser, s: SessionDep, settings: S
         report=json.loads(checked.model_dump_json(exclude_none=True)) if checked else {})
     row.path = str(folder / f"{row.id}.json")  # named by id, never by the upload's name
     table.save(row.path)
+    settings.artifact_store().push(row.path)
     return table_summary(row, profile)
 
 

@@ -20,9 +20,10 @@ from api.routes.jobs import add_job_routes, job_page
 from nas.export import FORMATS, ExportError, export_candidate, export_file_name
 from nas.latency.profile import HardwareProfile
 from nas.latency.table import LatencyTable
-from nas.rundir import EXPORTS, RESULT, job_workdir
-from nas.schemas import SearchConfig
+from nas.rundir import EXPORTS, RESULT, SUPERNET_WEIGHTS, job_workdir, saved_model
+from nas.schemas import SearchConfig, SearchResult
 from nas.settings import Settings
+from nas.storage import ArtifactStore
 from nas.store import repo
 from nas.store.models import FINISHED, LatencyTableRow, User
 from search_spaces import list_presets
@@ -81,6 +82,7 @@ def resolve_hardware(s, ref: str, user: User, settings: Settings) -> LatencyTabl
         folder.mkdir(parents=True, exist_ok=True)
         table.path = str(folder / f"{table.id}.json")
         LatencyTable(profile=HardwareProfile.model_validate(profile.spec)).save(table.path)
+        settings.artifact_store().push(table.path)
     return table
 
 
@@ -123,6 +125,7 @@ def delete(search_id: str, user: CurrentUser, db: DB, settings: SettingsDep) -> 
     # the rows are gone (committed): only now the files and the Optuna study, so a failed commit never leaves a
     # search without them
     shutil.rmtree(job_workdir(settings.data_dir, job_id), ignore_errors=True)
+    settings.artifact_store().delete(job_workdir(settings.data_dir, job_id))
     from nas.search.strategies import StudyRef  # imports Optuna: only when a search is deleted
 
     StudyRef.of_job(db.url, job_id).delete()
@@ -174,6 +177,9 @@ def export(
         raise HTTPException(404, f"candidate {arch_id} not found in search {search.id}")
     arch_id = cand.arch_id  # a prefix resolved
     workdir = job_workdir(settings.data_dir, search.id)
+    store = settings.artifact_store()
+    if search.status == "succeeded":
+        fetch_for_export(store, workdir, arch_id)
     if search.status != "succeeded" or not (workdir / RESULT).exists():
         raise HTTPException(409, f"search {search.id} is {search.status}: exports are ready when it has succeeded")
     fmt = format.value
@@ -187,6 +193,20 @@ def export(
                 except ExportError as err:
                     raise HTTPException(422, str(err)) from None
     return FileResponse(target, filename=target.name, media_type="application/octet-stream")
+
+
+def fetch_for_export(store: ArtifactStore, workdir: Path, arch_id: str) -> None:
+    """What an export reads, from the store when the workers' files are there: result.json and the finalist's
+    weights, or (another candidate, rebuilt from the supernet) the supernet weights and the dataset."""
+    if not store.remote:
+        return
+    store.pull(workdir / RESULT)
+    if store.pull(saved_model(workdir, arch_id)).exists() or not (workdir / RESULT).exists():
+        return
+    store.pull(workdir / SUPERNET_WEIGHTS)
+    dataset = SearchResult.model_validate_json((workdir / RESULT).read_text()).config.dataset.path
+    if dataset:
+        store.pull(dataset)
 
 
 # torch.export and the ONNX exporter are not thread-safe, and a non-front export rebuilds a supernet:

@@ -32,7 +32,7 @@ def _run(db, job, data_dir: Path, work) -> str:
 def test_a_bug_is_an_internal_error_with_a_traceback_file(claimed, tmp_path):
     db, job = claimed
 
-    def buggy(db, config, reporter):
+    def buggy(db, config, reporter, files):
         return {"ratio": 1 / 0}
 
     assert _run(db, job, tmp_path, buggy) == "failed"
@@ -47,7 +47,7 @@ def test_a_bug_is_an_internal_error_with_a_traceback_file(claimed, tmp_path):
 def test_a_user_error_fails_with_its_message_and_no_traceback(claimed, tmp_path):
     db, job = claimed
 
-    def bad_input(db, config, reporter):
+    def bad_input(db, config, reporter, files):
         raise SpaceError("unknown search space 'nope'")
 
     assert _run(db, job, tmp_path, bad_input) == "failed"
@@ -60,7 +60,7 @@ def test_a_user_error_fails_with_its_message_and_no_traceback(claimed, tmp_path)
 def test_a_transient_error_retries_later_instead_of_failing(claimed, tmp_path):
     db, job = claimed
 
-    def disk_full(db, config, reporter):
+    def disk_full(db, config, reporter, files):
         raise OSError(28, "No space left on device")
 
     assert _run(db, job, tmp_path, disk_full) == "queued"
