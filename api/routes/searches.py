@@ -53,7 +53,7 @@ def check_submittable(s, config: SearchConfig, user: User, settings: Settings, p
     if config.dataset.path:
         uploads = (settings.data_dir / "datasets" / str(user.id)).resolve()
         path = Path(config.dataset.path).resolve()
-        if uploads not in path.parents or not path.exists():
+        if uploads not in path.parents or not settings.artifact_store().pull(path).exists():
             raise InvalidField(("body", "dataset", "path"), "not one of your uploaded datasets (POST /api/v1/datasets first)")
     if config.hardware:
         config.hardware = resolve_hardware(s, config.hardware, user, settings).path  # the workers read the file

@@ -14,11 +14,12 @@ from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import optuna
 from optuna.study import StudyDirection
+from sqlalchemy import event
 
 from nas.registry import Registry
 from nas.search.objectives import MAXIMIZE, Objectives
@@ -43,9 +44,14 @@ class StudyRef:
         return cls(db_url, f"search-{job_id}")
 
     def rdb(self) -> optuna.storages.RDBStorage:
-        # a SQLite database is shared with the product's own sessions: wait for a lock as they do
-        kwargs = {"connect_args": {"timeout": 30}} if self.storage.startswith("sqlite") else {}
-        return optuna.storages.RDBStorage(self.storage, engine_kwargs=kwargs)
+        if not self.storage.startswith("sqlite"):
+            return optuna.storages.RDBStorage(self.storage)
+        # a SQLite database is shared with the product's own sessions: wait for a lock as they do, and commit
+        # as they do (write-ahead log, no fsync per commit): a trial's ask and tell are several commits each
+        storage = optuna.storages.RDBStorage(self.storage, engine_kwargs={"connect_args": {"timeout": 30}})
+        event.listen(storage.engine, "connect", _sqlite_pragmas)
+        storage.engine.dispose()  # connections opened before the listener are not reused
+        return storage
 
     def delete(self) -> None:
         """Remove the study (its search was deleted); nothing happens if it never existed."""
@@ -53,6 +59,13 @@ class StudyRef:
             optuna.delete_study(study_name=self.name, storage=self.rdb())
         except KeyError:
             pass
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
 
 
 class Strategy(ABC):

@@ -84,7 +84,7 @@ def test_a_search_keeps_its_artifacts_in_object_storage(s3, tmp_path):
     try:
         with server.client() as client:
             uploaded = client.post("/api/v1/datasets", files={"file": ("shapes.npz", images_npz(300, 3, 8))}).json()
-            Path(uploaded["path"]).unlink()  # the worker must fetch the dataset from the store
+            Path(uploaded["path"]).unlink()  # the API's copy is gone: submission finds the upload in the store
             config = TINY_SEARCH | {"dataset": {"name": "npz", "path": uploaded["path"]}}
             job_id = client.post("/api/v1/searches", json=config).json()["id"]
             body = wait_for(client, job_id, lambda b: b["status"] in ("succeeded", "failed", "cancelled"))
