@@ -82,17 +82,18 @@ class Trained:
 
 
 class FineTuner(Protocol):
-    def __call__(self, models: dict[str, nn.Module], data: DataSplits, cfg: FinalizeConfig, reporter: Reporter,
-                 amp: torch.dtype | None) -> dict[str, Trained]:
-        """Fine-tune every model (by arch id); each ends, in place, with its trained weights."""
+    def __call__(self, phase: str, models: dict[str, nn.Module], data: DataSplits, cfg: FinalizeConfig,
+                 reporter: Reporter, amp: torch.dtype | None) -> dict[str, Trained]:
+        """Train every model (by arch id) for `phase` ('finetune', 'trust'); each ends, in place, with its
+        trained weights."""
         ...
 
 
-def local_fine_tuner(models: dict[str, nn.Module], data: DataSplits, cfg: FinalizeConfig, reporter: Reporter,
-                     amp: torch.dtype | None) -> dict[str, Trained]:
-    """The finalists one after another, in this process."""
+def local_fine_tuner(phase: str, models: dict[str, nn.Module], data: DataSplits, cfg: FinalizeConfig,
+                     reporter: Reporter, amp: torch.dtype | None) -> dict[str, Trained]:
+    """One model after another, in this process."""
     out = {}
     for i, (arch_id, model) in enumerate(models.items()):
-        out[arch_id] = Trained(fine_tune(model, data, cfg, reporter, amp=amp))
-        reporter.progress("finetune", i + 1, len(models), {"val_accuracy": out[arch_id].metrics["val_accuracy"]})
+        out[arch_id] = Trained(fine_tune(model, data, cfg, reporter, seed=i, amp=amp))
+        reporter.progress(phase, i + 1, len(models), {"val_accuracy": out[arch_id].metrics["val_accuracy"]})
     return out

@@ -31,6 +31,7 @@ from nas.search.loop import front_of, run_strategy
 from nas.search.objectives import MAXIMIZE
 from nas.search.strategies import StudyRef
 from nas.train import train_supernet
+from nas.trust import trust_report
 from search_spaces import Arch, HybridSupernet, SearchSpaceSpec, UserError
 
 
@@ -189,6 +190,11 @@ def run_search(config: SearchConfig, reporter: Reporter | None = None, workdir: 
     t2 = time.perf_counter()
     front = finalize_front(front, evaluator, config, data, workdir, reporter, tuner)
     timings["finalize_s"] = time.perf_counter() - t2
+    trust = None
+    if config.trust.enabled:
+        t3 = time.perf_counter()
+        trust = trust_report(candidates, front, evaluator, data, config.trust, tuner, reporter, amp)
+        timings["trust_s"] = time.perf_counter() - t3
     front = remeasure(config, space, front, reporter)
     reporter.front(front)
 
@@ -200,7 +206,7 @@ def run_search(config: SearchConfig, reporter: Reporter | None = None, workdir: 
         normalization={"mean": raw.mean, "std": raw.std},
         front=front, candidates=candidates,
         hypervolume=normalized_hypervolume(front, objectives, ref), reference_point=ref, timings=timings,
-        latency=latency_summary(latency),
+        latency=latency_summary(latency), trust=trust.model_dump(mode="json") if trust else None,
     )
     write_text_atomic(workdir / RESULT, result.model_dump_json(indent=2), reporter.holding)
     return result
@@ -217,7 +223,7 @@ def finalize_front(
     if config.finalize.enabled:
         ranked = sorted(front, key=lambda c: -c.metrics.get("accuracy", 0.0))[: config.finalize.top_k]
         reporter.phase("finetune", len(ranked))
-        tuned = tuner({c.arch_id: models[c.arch_id] for c in ranked}, data, config.finalize, reporter,
+        tuned = tuner("finetune", {c.arch_id: models[c.arch_id] for c in ranked}, data, config.finalize, reporter,
                       amp_dtype(data.x_train.device, config.compute.precision))
     reporter.phase("finalize", len(front))
     out = []

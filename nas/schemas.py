@@ -80,6 +80,18 @@ class FinalizeConfig(_Config):
     batch_size: int = Field(64, ge=1)
 
 
+class TrustConfig(_Config):
+    """The trust report (nas/trust.py): archs of the search trained from scratch, their ranking compared."""
+
+    enabled: bool = Field(False, description="after the search, train `archs` candidates from scratch and report "
+                                             "Kendall tau / Spearman rho against the supernet's ranking")
+    archs: int = Field(8, ge=3, le=200, description="front and off-front candidates, spread over the accuracy range")
+    epochs: int = Field(20, ge=1, le=10_000, description="at most this many epochs each (early stopping on validation)")
+    patience: int = Field(4, ge=1, le=10_000)
+    lr: float = Field(2e-3, gt=0)
+    batch_size: int = Field(64, ge=1)
+
+
 class ComputeConfig(_Config):
     """Where training and evaluation run (see nas/device.py)."""
 
@@ -88,6 +100,10 @@ class ComputeConfig(_Config):
                                     "the service, cuda also asks Ray for a GPU")
     precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
         "auto", description="training autocast: auto is bf16 on a GPU that has it (else fp16), fp32 on a CPU")
+    cpus: float = Field(1.0, gt=0, le=1024, description="CPUs a service search asks Ray for")
+    gpus: float | None = Field(None, ge=0, le=64, description="GPUs a service search asks Ray for; default 1 when "
+                                                             "device is cuda, else 0 (a job the cluster cannot give them "
+                                                             "to fails at once, saying so)")
 
 
 class LatencySettings(_Config):
@@ -120,6 +136,7 @@ class SearchConfig(_Config):
     train: TrainConfig = TrainConfig()
     search: SearchSettings = SearchSettings()
     finalize: FinalizeConfig = FinalizeConfig()
+    trust: TrustConfig = TrustConfig()
 
     @field_validator("objectives")
     @classmethod
@@ -187,6 +204,9 @@ class SearchResult(BaseModel):
     timings: dict[str, float] = Field(default_factory=dict, description="seconds per phase")
     latency: dict[str, Any] | None = Field(
         None, description="the profile latency_ms was predicted for, and the host-speed calibration applied")
+    trust: dict[str, Any] | None = Field(
+        None, description="the trust report (nas/trust.py): Kendall tau / Spearman rho between the supernet's and "
+                          "stand-alone accuracy of archs trained from scratch")
 
 
 class ConfigError(UserError):

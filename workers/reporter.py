@@ -21,8 +21,8 @@ from nas.store import Database, StaleAttempt, repo
 log = logging.getLogger(__name__)
 
 # share of the whole run each phase takes, for one progress figure across phases
-PHASE_SPAN = {"latency": (0.0, 0.05), "train": (0.05, 0.75), "search": (0.75, 0.93), "finetune": (0.93, 0.98),
-              "finalize": (0.98, 0.99), "remeasure": (0.99, 1.0)}
+PHASE_SPAN = {"latency": (0.0, 0.05), "train": (0.05, 0.75), "search": (0.75, 0.9), "finetune": (0.9, 0.94),
+              "finalize": (0.94, 0.95), "trust": (0.95, 0.99), "remeasure": (0.99, 1.0)}
 
 
 class DatabaseReporter(Reporter):

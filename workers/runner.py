@@ -57,9 +57,15 @@ def _search(study: StudyRef, db: Database, config: dict[str, Any], reporter: Dat
 
 
 def _resources(config: dict[str, Any]) -> dict[str, Any]:
-    """A search on a GPU asks Ray for one: Ray hides the GPUs from a task that did not ask (so `auto` runs on
-    the CPU through the service unless the config names cuda)."""
-    return {"num_gpus": 1} if str(config.get("compute", {}).get("device", "auto")).startswith("cuda") else {}
+    """What a search asks Ray for (`compute.cpus`, `compute.gpus`). A search on a GPU asks for one by default:
+    Ray hides the GPUs from a task that did not ask (so `auto` runs on the CPU through the service unless the
+    config names cuda or gpus)."""
+    try:
+        compute = SearchConfig.model_validate(config).compute
+    except ValueError:  # the attempt itself fails with the validation message
+        return {}
+    gpus = compute.gpus if compute.gpus is not None else (1.0 if compute.device.startswith("cuda") else 0.0)
+    return {"num_cpus": compute.cpus} | ({"num_gpus": gpus} if gpus else {})
 
 
 register_job_kind(JobKind("search", run_search_job, _resources))

@@ -63,13 +63,18 @@ class _Cancel(tune.Stopper):
 
 
 class _Progress(tune.Callback):
-    def __init__(self, key: str, total: int):
-        self.key, self.total, self.done = key, total, 0
+    """Each finished trial, as it finishes: the phase's progress and a message naming the trial."""
+
+    def __init__(self, key: str, phase: str, total: int):
+        self.key, self.phase, self.total, self.done = key, phase, total, 0
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.done += 1
-        _REPORTERS[self.key].progress("finetune", self.done, self.total,
-                                      {"val_accuracy": float(trial.last_result.get("val_accuracy", 0.0))})
+        accuracy = float(trial.last_result.get("val_accuracy", 0.0))
+        reporter = _REPORTERS[self.key]
+        reporter.progress(self.phase, self.done, self.total, {"val_accuracy": accuracy})
+        reporter.message(f"Tune trial {trial.trial_id} ({self.phase}, arch {trial.config['arch_id'][:12]}) finished: "
+                         f"validation accuracy {accuracy:.4f}")
 
 
 def _storage(store: ArtifactStore, folder: Path) -> dict[str, Any]:
@@ -84,19 +89,19 @@ def _storage(store: ArtifactStore, folder: Path) -> dict[str, Any]:
 def tune_fine_tuner(store: ArtifactStore, folder: Path, cuda: bool = False):
     """A FineTuner (nas.finalize) whose trials Ray Tune runs, stored under `folder` of `store`."""
 
-    def fine_tune_all(models: dict[str, nn.Module], data: DataSplits, cfg: FinalizeConfig, reporter: Reporter,
-                      amp: torch.dtype | None) -> dict[str, Trained]:
+    def fine_tune_all(phase: str, models: dict[str, nn.Module], data: DataSplits, cfg: FinalizeConfig,
+                      reporter: Reporter, amp: torch.dtype | None) -> dict[str, Trained]:
         trainable = tune.with_resources(tune.with_parameters(_trial, models=models, data=data, cfg=cfg, amp=amp),
                                         {"cpu": 1, "gpu": 1 if cuda else 0})
-        key = str(folder.resolve())
+        key = str((folder / phase).resolve())
         _REPORTERS[key] = reporter
         tuner = tune.Tuner(
             trainable,
             param_space={"arch_id": tune.grid_search(list(models))},
             tune_config=tune.TuneConfig(metric="val_accuracy", mode="max", reuse_actors=False,
                                         trial_dirname_creator=lambda trial: f"{trial.config['arch_id'][:12]}-{trial.trial_id}"),
-            run_config=tune.RunConfig(name="finalize", **_storage(store, folder), verbose=0,
-                                      stop=_Cancel(key), callbacks=[_Progress(key, len(models))],
+            run_config=tune.RunConfig(name=phase, **_storage(store, folder), verbose=0,
+                                      stop=_Cancel(key), callbacks=[_Progress(key, phase, len(models))],
                                       failure_config=tune.FailureConfig(max_failures=1)),
         )
         try:

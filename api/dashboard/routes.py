@@ -14,6 +14,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from fastapi.templating import Jinja2Templates
 
 from api.deps import DB, TOKENS, SessionDep, SettingsDep, owned_search, same_token
+from api.routes.searches import search_result
 from nas.export import FORMATS
 from nas.rundir import RESULT, job_workdir
 from nas.search.strategies import STRATEGIES
@@ -114,9 +115,11 @@ def new_search_page(request: Request, user: PageUser, s: SessionDep) -> HTMLResp
 
 
 @router.get("/searches/{search_id}", response_class=HTMLResponse)
-def search_page(request: Request, search_id: str, user: PageUser, s: SessionDep) -> HTMLResponse:
+def search_page(request: Request, search_id: str, user: PageUser, s: SessionDep, settings: SettingsDep) -> HTMLResponse:
     search = owned_search(s, search_id, user)
-    return render(request, "search.html", user=user, search=search, objectives=search.config.get("objectives", []))
+    result = search_result(settings, search.id) if search.status == "succeeded" else None
+    return render(request, "search.html", user=user, search=search, objectives=search.config.get("objectives", []),
+                  trust=result.trust if result else None)
 
 
 @router.get("/searches/{search_id}/candidates/{arch_id}", response_class=HTMLResponse)

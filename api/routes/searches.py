@@ -26,6 +26,7 @@ from nas.settings import Settings
 from nas.storage import ArtifactStore
 from nas.store import repo
 from nas.store.models import FINISHED, LatencyTableRow, User
+from nas.trust import TrustReport
 from search_spaces import list_presets
 
 router = APIRouter(prefix="/api/v1/searches", tags=["searches"])
@@ -162,6 +163,25 @@ def front(search_id: str, user: CurrentUser, s: SessionDep) -> list[FrontItem]:
     search = owned_search(s, search_id, user)
     rows, _ = repo.candidates_page(s, search.id, front_only=True, limit=10_000)
     return [FrontItem(arch_id=r.arch_id, arch=r.arch, metrics=r.metrics) for r in rows]
+
+
+def search_result(settings: Settings, search_id: str) -> SearchResult | None:
+    """A finished search's result.json (from the store when the workers' files are there), if it has one."""
+    path = settings.artifact_store().pull(job_workdir(settings.data_dir, search_id) / RESULT)
+    return SearchResult.model_validate_json(path.read_text()) if path.exists() else None
+
+
+@router.get("/{search_id}/trust", response_model=TrustReport, responses=error_responses(401, 404, 409))
+def trust(search_id: str, user: CurrentUser, s: SessionDep, settings: SettingsDep) -> TrustReport:
+    """The trust report: Kendall tau / Spearman rho between the supernet's accuracy and stand-alone training from
+    scratch, per arch (a search with `trust: {enabled: true}`)."""
+    search = owned_search(s, search_id, user)
+    if search.status != "succeeded":
+        raise HTTPException(409, f"search {search.id} is {search.status}: the trust report comes when it has succeeded")
+    result = search_result(settings, search.id)
+    if result is None or result.trust is None:
+        raise HTTPException(404, f"search {search.id} has no trust report: submit it with trust: {{enabled: true}}")
+    return TrustReport.model_validate(result.trust)
 
 
 @router.get("/{search_id}/candidates/{arch_id}/export", response_class=FileResponse,

@@ -36,10 +36,12 @@ def test_a_search_spreads_its_evaluations_over_both_nodes_and_finalizes_through_
             config = json.loads(json.dumps(TINY_SEARCH))
             config["search"] |= {"workers": 2, "evaluations": 8}
             config["finalize"] |= {"top_k": 2}
+            config["trust"] = {"enabled": True, "archs": 3, "epochs": 1}
             job_id = client.post("/api/v1/searches", json=config).json()["id"]
             body = wait_for(client, job_id, lambda b: b["status"] in ("succeeded", "failed", "cancelled"), timeout=900)
             assert body["status"] == "succeeded", body
             items = client.get(f"/api/v1/searches/{job_id}/candidates", params={"limit": 100}).json()["items"]
+            trust = client.get(f"/api/v1/searches/{job_id}/trust").json()
             result = json.loads((tmp_path / "server" / "searches" / job_id / "result.json").read_text())
     finally:
         server.terminate()
@@ -52,6 +54,9 @@ def test_a_search_spreads_its_evaluations_over_both_nodes_and_finalizes_through_
     assert len({c["trial_id"] for c in tuned}) == len(tuned)  # one Tune trial per finalist
     assert {c["arch_id"]: c["worker"] for c in result["candidates"]} == {c["arch_id"]: c["worker"] for c in items}
     assert {c["trial_id"] for c in result["front"] if c["trial_id"]} == {c["trial_id"] for c in tuned}
+    # the trust report's stand-alone trainings are Tune trials too, apart from the finalists'
+    assert len(trust["points"]) == 3 and all(p["trial_id"] for p in trust["points"])
+    assert not {p["trial_id"] for p in trust["points"]} & {c["trial_id"] for c in tuned}
 
 
 def test_the_worker_pool_scores_exactly_as_the_search_process_does(cluster):

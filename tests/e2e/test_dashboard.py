@@ -6,7 +6,7 @@ import onnxruntime as ort
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from tests.e2e.server import TINY_SEARCH, Server
+from tests.e2e.server import TINY_SEARCH, Server, wait_for
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -118,6 +118,17 @@ def test_dashboard_end_to_end(server, browser, tmp_path):
     page.goto(server.url + "/hardware")
     expect(page.locator("h1")).to_contain_text("latency tables")
     page.screenshot(path=SHOTS / "hardware.png")
+
+    # a search with a trust report shows it: the two rank correlations and a point per arch trained from scratch
+    trust = TINY_SEARCH | {"trust": {"enabled": True, "archs": 3, "epochs": 1}}
+    trusted_id = c.post("/api/v1/searches", json=trust).json()["id"]
+    assert wait_for(c, trusted_id, lambda b: b["status"] in ("succeeded", "failed"))["status"] == "succeeded"
+    report = c.get(f"/api/v1/searches/{trusted_id}/trust").json()
+    assert len(report["points"]) == 3, report
+    page.goto(f"{server.url}/searches/{trusted_id}")
+    expect(page.locator("#trust-tau")).to_have_text(f"{report['kendall_tau']:.3f}")
+    expect(page.locator("#trust-plot .scatterlayer .point")).to_have_count(3, timeout=15000)
+    page.screenshot(path=SHOTS / "search-trust.png", full_page=True)
     page.close()
 
 

@@ -93,7 +93,7 @@ def test_a_search_keeps_its_artifacts_in_object_storage(s3, tmp_path):
             names = {name.split(f"{job_id}/", 1)[1] for name in stored}
             assert {"result.json", "supernet.safetensors", "candidates.jsonl", "train_checkpoint.pt"} <= names
             assert any(n.startswith("models/") for n in names)
-            assert any(n.startswith("tune/finalize/") for n in names)  # Tune's trials live in the store too
+            assert any(n.startswith("tune/finetune/") for n in names)  # Tune's trials live in the store too
             items = client.get(f"/api/v1/searches/{job_id}/candidates", params={"limit": 100}).json()["items"]
             off_front = next(c for c in items if not c["on_front"])
             # the API's own copy is gone: exports come from what the store holds

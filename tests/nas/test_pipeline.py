@@ -115,3 +115,32 @@ def test_memory_objectives_and_constraints_drive_a_search(tmp_path):
         assert c.feasible == (c.metrics["weights_mb"] <= 0.02)
     assert result.front and all(c.metrics["weights_mb"] <= 0.02 for c in result.front)
     assert set(result.reference_point) == {"accuracy", "peak_memory_mb"}
+
+
+def test_the_trust_report_compares_the_supernet_ranking_with_training_from_scratch(tmp_path):
+    from nas.trust import TrustReport
+
+    config = tiny_config(trust={"enabled": True, "archs": 4, "epochs": 2, "patience": 2})
+    reporter = RecordingReporter()
+    result = run_search(config, reporter, tmp_path / "run")
+    report = TrustReport.model_validate(result.trust)
+    assert len(report.points) == 4 and len({p.arch_id for p in report.points}) == 4
+    by_id = {c.arch_id: c for c in result.candidates}
+    front_ids = {c.arch_id for c in result.front}
+    for p in report.points:  # the supernet side is the search's own figure; the other was trained here
+        assert p.supernet_accuracy == by_id[p.arch_id].metrics["accuracy"]
+        assert p.on_front == (p.arch_id in front_ids)
+        assert 0.0 <= p.standalone_accuracy <= 1.0 and 1 <= p.epochs <= 2
+    assert any(p.on_front for p in report.points) and any(not p.on_front for p in report.points)
+    assert -1.0 <= report.kendall_tau <= 1.0 and -1.0 <= report.spearman_rho <= 1.0
+    assert "trust" in [p[0] for p in reporter.of("phase")] and "trust_s" in result.timings
+
+
+def test_trust_picks_span_the_accuracy_range():
+    from nas.schemas import Candidate
+    from nas.trust import pick_archs
+
+    cands = [Candidate(arch_id=str(i), arch={}, metrics={"accuracy": i / 20}) for i in range(20)]
+    front = cands[-3:]
+    picked = pick_archs(cands, front, 6)
+    assert [c.arch_id for c in picked] == ["17", "18", "19", "0", "8", "16"]

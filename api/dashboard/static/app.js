@@ -70,6 +70,7 @@ const NAS = (() => {
       train: { steps: Number(f.get("steps")) },
       search: { evaluations: Number(f.get("evaluations")), strategy: f.get("strategy") },
       finalize: { enabled: f.get("finalize") === "on" },
+      trust: { enabled: f.get("trust") === "on" },
     };
     for (const k of ["accuracy", "macs", "params"]) {
       const v = f.get("c_" + k);
