@@ -50,6 +50,10 @@ class TrainConfig(_Config):
     label_smoothing: float = Field(0.1, ge=0, lt=1)
     random_subnets: int = Field(2, ge=0, le=256, description="random subnets per step besides the largest and smallest")
     distill: bool = Field(True, description="in-place distillation from the largest subnet's soft labels")
+    sandwich: Literal["families", "extremes"] = Field(
+        "extremes", description="families: each step trains one block family's largest and smallest subnets, in "
+                                "turn, distilling from the family-largest subnet with the lowest loss so far; "
+                                "extremes: the space's largest and smallest subnets every step")
     checkpoint_every: int = Field(50, ge=1)
     grad_clip: float | None = Field(5.0, gt=0)
     seed: int = 0

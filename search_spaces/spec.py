@@ -236,11 +236,12 @@ class SearchSpaceSpec(_Spec):
         opts = self.options(block)
         return registry.family(block).choice(**{k: pick(v) for k, v in opts.items()})
 
-    def _arch(self, pick) -> Arch:
+    def _arch(self, pick, family: str | None = None) -> Arch:
         stages = []
         for stage in self.stages:
             depth = pick(stage.depths)
-            layers = tuple(self._layer(pick(stage.blocks), pick) for _ in range(depth))
+            block = family if family in stage.blocks else None
+            layers = tuple(self._layer(block or pick(stage.blocks), pick) for _ in range(depth))
             down = {"transition": pick(stage.transitions), "stride": pick(stage.stride_choices)} if stage.transitions else {}
             stages.append(StageArch(width=pick(stage.widths), layers=layers, **down))
         return Arch(
@@ -251,13 +252,19 @@ class SearchSpaceSpec(_Spec):
         """A uniformly random choice per dimension (block type first, then its parameters)."""
         return self._arch(rng.choice)
 
-    def largest(self) -> Arch:
-        """Every choice at its maximum; layers use the last block type their stage lists."""
-        return self._arch(lambda v: v[-1])
+    def largest(self, family: str | None = None) -> Arch:
+        """Every choice at its maximum; layers use `family` where their stage allows it, else the last block
+        type their stage lists."""
+        return self._arch(lambda v: v[-1], family)
 
-    def smallest(self) -> Arch:
-        """Every choice at its minimum; layers use the first block type their stage lists."""
-        return self._arch(lambda v: v[0])
+    def smallest(self, family: str | None = None) -> Arch:
+        """Every choice at its minimum; layers use `family` where their stage allows it, else the first block
+        type their stage lists."""
+        return self._arch(lambda v: v[0], family)
+
+    def families(self) -> list[str]:
+        """The block types the space's stages list, in order of first appearance."""
+        return list(dict.fromkeys(b for stage in self.stages for b in stage.blocks))
 
     # ---- membership ----------------------------------------------------------------------
     def parse(self, data: Mapping[str, Any] | Arch) -> Arch:

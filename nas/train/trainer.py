@@ -1,7 +1,11 @@
 """Supernet training with the sandwich rule and in-place distillation.
 
-Each step trains the largest subnet on the labels, then the smallest and N random subnets on the
-largest's soft predictions (in-place distillation), accumulating gradients for one update.
+Each step trains a largest subnet on the labels, then a smallest and N random subnets on a teacher's soft
+predictions (in-place distillation), accumulating gradients for one update. With `sandwich: families` (the
+default) the extremes rotate over the block families step by step (all-conv, all-SSM, all-attention where a
+stage allows the family), so every family is trained at its largest and smallest, and the teacher is the
+family-largest subnet with the lowest label loss so far (the strongest); with `extremes` they are the space's
+largest and smallest subnets every step, the largest being the teacher.
 Checkpoints every N steps hold the weights, optimizer, schedule and RNG states, so a resumed run
 continues the same trajectory.
 """
@@ -45,6 +49,29 @@ def distill_loss(student: Tensor, teacher_probs: Tensor) -> Tensor:
     return -(teacher_probs * F.log_softmax(student, dim=-1)).sum(-1).mean()
 
 
+class Sandwich:
+    """Which subnets a training step trains on the labels and at the small end, and which one teaches."""
+
+    def __init__(self, supernet: HybridSupernet, cfg: TrainConfig):
+        space = supernet.space
+        self.families = space.families() if cfg.sandwich == "families" else [""]
+        self.largest = {f: space.largest(f or None) for f in self.families}
+        self.smallest = {f: space.smallest(f or None) for f in self.families}
+        self.loss: dict[str, float] = {}  # each family-largest's label loss (moving average)
+
+    def family(self, step: int) -> str:
+        return self.families[step % len(self.families)]
+
+    def record(self, family: str, loss: float) -> None:
+        self.loss[family] = loss if family not in self.loss else 0.9 * self.loss[family] + 0.1 * loss
+
+    def teacher(self, family: str) -> str:
+        """The strongest family-largest subnet, once every family has a loss; until then this step's."""
+        if len(self.loss) < len(self.families):
+            return family
+        return min(self.loss, key=lambda f: self.loss[f])
+
+
 class BatchSampler:
     """Seeded random mini-batches whose generator state goes into checkpoints."""
 
@@ -85,6 +112,7 @@ def train_supernet(
     rng = random.Random(cfg.seed)
     torch.manual_seed(cfg.seed)
     step = 0
+    sandwich = Sandwich(supernet, cfg)
     ckpt_path = workdir / CHECKPOINT
     ckpt = load_checkpoint(ckpt_path)
     if ckpt is not None:
@@ -94,6 +122,7 @@ def train_supernet(
         batches.load(ckpt["batches"])
         rng.setstate(_tuple_state(ckpt["python_rng"]))
         torch.set_rng_state(ckpt["torch_rng"])
+        sandwich.loss = {str(k): float(v) for k, v in ckpt.get("family_loss", {}).items()}
         step = int(ckpt["step"])
         reporter.message(f"resumed supernet training from step {step}", step=step)
 
@@ -101,14 +130,13 @@ def train_supernet(
         save_checkpoint(ckpt_path, guard=reporter.holding, state={
             "model": supernet.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
             "batches": batches.state(), "python_rng": list(rng.getstate()), "torch_rng": torch.get_rng_state(),
-            "step": step,
+            "step": step, "family_loss": dict(sandwich.loss),
         })
 
     reporter.phase("train", cfg.steps)
     if step:
         reporter.progress("train", step, cfg.steps, {})  # where the resumed run stands
     supernet.train()
-    largest, smallest = space.largest(), space.smallest()
     loss_avg = None
     t_start, seen = time.perf_counter(), 0
     while step < cfg.steps:
@@ -118,12 +146,18 @@ def train_supernet(
         idx = batches.next()
         x, y = data.x_train[idx], data.y_train[idx]
         opt.zero_grad(set_to_none=True)
+        family = sandwich.family(step)
         with autocast(device, amp):
-            logits = supernet(x, largest)
+            logits = supernet(x, sandwich.largest[family])
             loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
         scaler.scale(loss).backward()
         teacher = F.softmax(logits.detach().float(), dim=-1)
-        for arch in [smallest] + [space.sample(rng) for _ in range(cfg.random_subnets)]:
+        strongest = sandwich.teacher(family)
+        if cfg.distill and strongest != family:
+            with torch.no_grad(), autocast(device, amp):
+                teacher = F.softmax(supernet(x, sandwich.largest[strongest]).float(), dim=-1)
+        sandwich.record(family, loss.item())
+        for arch in [sandwich.smallest[family]] + [space.sample(rng) for _ in range(cfg.random_subnets)]:
             with autocast(device, amp):
                 out = supernet(x, arch).float()
                 sub = distill_loss(out, teacher) if cfg.distill else F.cross_entropy(out, y, label_smoothing=cfg.label_smoothing)
