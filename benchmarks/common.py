@@ -18,6 +18,21 @@ from search_spaces import HybridSupernet, SearchSpaceSpec  # noqa: E402
 DEFAULT = SearchConfig.model_validate({"space": "hybrid-small", "dataset": {"name": "digits"}})
 
 
+def task_config(dataset: str, sandwich: str = "extremes", steps: int = 1500) -> SearchConfig:
+    """`digits` (hybrid-small, the default config) or `seqtask` (hybrid-seq on benchmarks/seqtask.py's task)."""
+    if dataset == "digits":
+        return DEFAULT
+    from seqtask import write
+
+    path = write(Path("runs/seqtask.npz"))
+    return SearchConfig.model_validate({"space": "hybrid-seq", "dataset": {"name": "npz", "path": str(path)},
+                                        "train": {"steps": steps, "sandwich": sandwich}})
+
+
+def task_workdir(dataset: str, sandwich: str, steps: int) -> Path:
+    return Path("runs/bench-supernet") if dataset == "digits" else Path(f"runs/bench-{dataset}-{sandwich}-{steps}")
+
+
 def trained_supernet(workdir: Path, config: SearchConfig = DEFAULT) -> tuple[HybridSupernet, DataSplits, SearchSpaceSpec]:
     """Train (or resume / reuse from `workdir`) the supernet of `config`; returns it with normalized data."""
     raw, space = prepare(config)

@@ -12,27 +12,17 @@ from __future__ import annotations
 import argparse
 import random
 import time
-from pathlib import Path
 
 import torch
-from common import trained_supernet
+from common import task_config, task_workdir, trained_supernet
 from scipy.stats import kendalltau, spearmanr
-from seqtask import write
 
 from nas.evaluate import Evaluator, accuracy
 from nas.finalize import fine_tune
 from nas.progress import Reporter
-from nas.schemas import FinalizeConfig, SearchConfig
+from nas.schemas import FinalizeConfig
 from nas.trust import fresh
 from search_spaces import count
-
-
-def config(dataset: str, sandwich: str, steps: int) -> SearchConfig:
-    if dataset == "digits":
-        data = {"space": "hybrid-small", "dataset": {"name": "digits"}}
-    else:
-        data = {"space": "hybrid-seq", "dataset": {"name": "npz", "path": str(write(Path("runs/seqtask.npz")))}}
-    return SearchConfig.model_validate(data | {"train": {"steps": steps, "sandwich": sandwich}})
 
 
 def main() -> None:
@@ -45,9 +35,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     torch.set_num_threads(2)
-    cfg = config(args.dataset, args.sandwich, args.steps)
+    cfg = task_config(args.dataset, args.sandwich, args.steps)
     t0 = time.perf_counter()
-    supernet, data, space = trained_supernet(Path(f"runs/bench-ranking-{args.dataset}-{args.sandwich}-{args.steps}"), cfg)
+    supernet, data, space = trained_supernet(task_workdir(args.dataset, args.sandwich, args.steps), cfg)
     train_s = time.perf_counter() - t0
     evaluator = Evaluator(supernet, data)
     rng = random.Random(args.seed)

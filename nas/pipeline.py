@@ -30,6 +30,7 @@ from nas.search import Objectives, hypervolume, make_strategy
 from nas.search.loop import front_of, run_strategy
 from nas.search.objectives import MAXIMIZE
 from nas.search.strategies import StudyRef
+from nas.search.surrogate import Screened, held_out_quality
 from nas.train import train_supernet
 from nas.trust import trust_report
 from search_spaces import Arch, HybridSupernet, SearchSpaceSpec, UserError
@@ -176,6 +177,8 @@ def run_search(config: SearchConfig, reporter: Reporter | None = None, workdir: 
     evaluator.cache.update({c.arch_id: c.metrics for c in logged})
     objectives = Objectives(config.objectives, config.constraints)
     strategy = make_strategy(space, objectives, config.search, study or StudyRef(f"sqlite:///{workdir / STUDY}", "search"))
+    if config.search.screen_factor > 1:
+        strategy = Screened(strategy, evaluator.cost, config.search.screen_factor, config.search.screen_after)
     workers = (pool or (lambda scorer, _: LocalPool(scorer)))(evaluator.scorer, reporter)
     try:
         candidates = run_strategy(strategy, lambda archs: evaluator.evaluate_many(archs, workers),
@@ -185,6 +188,8 @@ def run_search(config: SearchConfig, reporter: Reporter | None = None, workdir: 
     finally:
         workers.close()
     front = front_of(candidates, objectives)
+    predictor = held_out_quality(space, [space.parse(c.arch) for c in candidates], [c.metrics for c in candidates],
+                                 seed=config.search.seed)
     timings["search_s"] = time.perf_counter() - t1
 
     t2 = time.perf_counter()
@@ -206,7 +211,7 @@ def run_search(config: SearchConfig, reporter: Reporter | None = None, workdir: 
         normalization={"mean": raw.mean, "std": raw.std},
         front=front, candidates=candidates,
         hypervolume=normalized_hypervolume(front, objectives, ref), reference_point=ref, timings=timings,
-        latency=latency_summary(latency), trust=trust.model_dump(mode="json") if trust else None,
+        latency=latency_summary(latency), predictor=predictor, trust=trust.model_dump(mode="json") if trust else None,
     )
     write_text_atomic(workdir / RESULT, result.model_dump_json(indent=2), reporter.holding)
     return result

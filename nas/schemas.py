@@ -65,6 +65,10 @@ class SearchSettings(_Config):
     population: int = Field(24, ge=2, le=100_000, description="population size (NSGA-II, evolution)")
     sample_size: int = Field(8, ge=2, description="tournament size of regularized evolution")
     bn_batches: int = Field(4, ge=1, description="training batches used to recalibrate BN statistics")
+    screen_factor: int = Field(1, ge=1, le=100, description=(
+        "accuracy-predictor pre-screening: each evaluation takes the most promising of this many proposals "
+        "(1: off)"))
+    screen_after: int = Field(30, ge=10, description="evaluations before the predictor starts screening")
     workers: int | None = Field(None, ge=1, le=1024, description=(
         "evaluation workers (Ray actors, each holding the supernet) for a search run by the service; default: the "
         "Ray cluster's free CPUs (1 on a 2-core machine: in the search's own process); `nas search` evaluates "
@@ -208,6 +212,8 @@ class SearchResult(BaseModel):
     timings: dict[str, float] = Field(default_factory=dict, description="seconds per phase")
     latency: dict[str, Any] | None = Field(
         None, description="the profile latency_ms was predicted for, and the host-speed calibration applied")
+    predictor: dict[str, float] | None = Field(
+        None, description="the accuracy predictor's 5-fold held-out RMSE and Kendall tau on the evaluated archs")
     trust: dict[str, Any] | None = Field(
         None, description="the trust report (nas/trust.py): Kendall tau / Spearman rho between the supernet's and "
                           "stand-alone accuracy of archs trained from scratch")

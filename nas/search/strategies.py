@@ -90,6 +90,9 @@ class Strategy(ABC):
     def tell(self, arch: Arch, metrics: Mapping[str, float]) -> None:
         """The metrics of an arch returned by ask()."""
 
+    def discard(self, arch: Arch) -> None:  # noqa: B027  (most strategies keep nothing per ask)
+        """An arch returned by ask() that will not be evaluated (a pre-screen turned it down)."""
+
 
 STRATEGIES: Registry[type[Strategy]] = Registry("search strategy")
 
@@ -185,10 +188,17 @@ class NSGA2(Strategy):
         self.pending.setdefault(arch.id, []).append(trial)
         return arch
 
-    def tell(self, arch: Arch, metrics: Mapping[str, float]) -> None:
+    def _pending(self, arch: Arch) -> optuna.trial.Trial:
         trial = self.pending[arch.id].pop(0)
         if not self.pending[arch.id]:
             del self.pending[arch.id]
+        return trial
+
+    def discard(self, arch: Arch) -> None:
+        self.study.tell(self._pending(arch), state=optuna.trial.TrialState.PRUNED)  # not part of any generation
+
+    def tell(self, arch: Arch, metrics: Mapping[str, float]) -> None:
+        trial = self._pending(arch)
         for key, violation in self._constraints(metrics).items():
             trial.set_constraint(key.split(":", 1)[1], violation)
         self.study.tell(trial, [float(metrics[n]) for n in self.objectives.names])

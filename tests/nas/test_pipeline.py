@@ -24,6 +24,7 @@ def test_result_has_front_candidates_and_hypervolume(finished):
     assert 1 <= len(result.front) <= 10
     assert 0 < result.hypervolume <= 1
     assert set(result.reference_point) == {"accuracy", "macs"}
+    assert result.predictor and result.predictor["samples"] == 10 and result.predictor["rmse"] >= 0
     for c in result.front:
         assert {"accuracy", "params", "macs", "test_accuracy"} <= set(c.metrics)
         assert 0 <= c.metrics["test_accuracy"] <= 1

@@ -96,3 +96,35 @@ def test_objectives_minimize_error_and_cost():
     assert obj.feasible({"accuracy": 0.95, "params": 50})
     assert not obj.feasible({"accuracy": 0.85, "params": 50})
     assert not obj.feasible({"accuracy": 0.95, "params": 150})
+
+
+@pytest.mark.parametrize("name", sorted(STRATEGIES))
+def test_prescreening_hands_on_one_of_many_proposals_and_meets_the_budget(name):
+    from nas.search.surrogate import Screened
+
+    objectives = Objectives(["accuracy", "macs"])
+    settings = SearchSettings(strategy=name, population=8, evaluations=40, seed=0)
+    cost = lambda arch: {"macs": float(count(SPACE, arch).macs), "params": float(count(SPACE, arch).params)}  # noqa: E731
+    strategy = Screened(make_strategy(SPACE, objectives, settings), cost, factor=6, min_evaluations=15)
+    evaluate = lambda archs: [(synthetic(a) | cost(a), "w") for a in archs]  # noqa: E731
+    cands = run_strategy(strategy, evaluate, 40, RecordingReporter(), 8)
+    assert len({c.arch_id for c in cands}) == 40
+    assert strategy.predictor.model is not None and strategy.screened >= 5 * (40 - 15) * 0.8  # most asks screened
+    if name == "nsga2":  # turned-down proposals are pruned trials, never results NSGA-II learns from
+        import optuna
+
+        states = [t.state for t in strategy.inner.study.trials]
+        assert states.count(optuna.trial.TrialState.COMPLETE) >= 40  # repeats of an evaluated arch are told again
+        assert states.count(optuna.trial.TrialState.PRUNED) == strategy.screened
+
+
+def test_the_predictor_learns_a_smooth_accuracy_and_reports_its_held_out_quality():
+    from nas.search.surrogate import held_out_quality
+
+    rng = random.Random(0)
+    archs = list({a.id: a for a in (SPACE.sample(rng) for _ in range(80))}.values())
+    metrics = [synthetic(a) | {"params": float(count(SPACE, a).params)} for a in archs]
+    quality = held_out_quality(SPACE, archs, metrics)
+    assert quality is not None and quality["samples"] == len(archs)
+    assert quality["kendall_tau"] > 0.5 and quality["rmse"] < 0.05  # accuracy grows with MACs, plus 5% noise
+    assert held_out_quality(SPACE, archs[:5], metrics[:5]) is None  # too few to say
