@@ -223,17 +223,19 @@ def finalize_front(
 ) -> list[Candidate]:
     """Test accuracy for every front arch; fine-tune the top-k by accuracy first when finalize is on."""
     space = evaluator.supernet.space
-    models = {c.arch_id: evaluator.subnet(space.parse(c.arch)) for c in front}
+    models: dict = {}  # the finalists, trained together; the other front archs are extracted one at a time below
     tuned: dict = {}
     if config.finalize.enabled:
         ranked = sorted(front, key=lambda c: -c.metrics.get("accuracy", 0.0))[: config.finalize.top_k]
+        models = {c.arch_id: evaluator.subnet(space.parse(c.arch)) for c in ranked}
         reporter.phase("finetune", len(ranked))
-        tuned = tuner("finetune", {c.arch_id: models[c.arch_id] for c in ranked}, data, config.finalize, reporter,
+        tuned = tuner("finetune", models, data, config.finalize, reporter,
                       amp_dtype(data.x_train.device, config.compute.precision))
     reporter.phase("finalize", len(front))
     out = []
     for i, cand in enumerate(front):
-        arch, model = space.parse(cand.arch), models[cand.arch_id]
+        arch = space.parse(cand.arch)
+        model = models[cand.arch_id] if cand.arch_id in models else evaluator.subnet(arch)
         metrics, trial_id = dict(cand.metrics), None
         if cand.arch_id in tuned:
             metrics |= {f"finetuned_{k}": v for k, v in tuned[cand.arch_id].metrics.items()}

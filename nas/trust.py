@@ -72,8 +72,9 @@ def trust_report(candidates: list[Candidate], front: list[Candidate], evaluator:
     if len(picked) < 3:
         reporter.message(f"no trust report: only {len(picked)} candidates to compare (3 needed)")
         return None
-    space = evaluator.supernet.space
-    models = {c.arch_id: fresh(evaluator.subnet(space.parse(c.arch)), seed=i) for i, c in enumerate(picked)}
+    supernet, device = evaluator.supernet, data.x_train.device
+    models = {c.arch_id: fresh(supernet.extract(supernet.space.parse(c.arch)).to(device), seed=i)
+              for i, c in enumerate(picked)}  # BN statistics are reset too: no recalibration to do
     recipe = FinalizeConfig(epochs=cfg.epochs, patience=cfg.patience, lr=cfg.lr, batch_size=cfg.batch_size)
     reporter.phase("trust", len(picked))
     trained = tuner("trust", models, data, recipe, reporter, amp)

@@ -26,18 +26,18 @@ def run_search_job(db_url: str, data_dir: str, job_id: str, attempt: int, lease_
     return run_attempt(db_url, data_dir, job_id, attempt, lease_seconds, threads, work, storage_url)
 
 
-def _on_this_worker(config: SearchConfig, files: JobFiles) -> SearchConfig:
+def _fetch_inputs(config: SearchConfig, files: JobFiles) -> None:
     """Fetch the search's dataset and latency table to this worker (the table afresh: other searches grow it)."""
     if config.dataset.path:
         files.here(config.dataset.path)
     if config.hardware:
         files.here(config.hardware, refresh=True)
-    return config
 
 
 def _search(study: StudyRef, db: Database, config: dict[str, Any], reporter: DatabaseReporter,
             files: JobFiles) -> dict[str, Any]:
-    search_config = _on_this_worker(SearchConfig.model_validate(config), files)
+    search_config = SearchConfig.model_validate(config)
+    _fetch_inputs(search_config, files)
     workdir = files.workdir
     cuda = search_config.compute.device.startswith("cuda")
     pool = functools.partial(make_pool, workers=search_config.search.workers, cuda=cuda)

@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import optuna
@@ -48,8 +48,12 @@ class StudyRef:
             return optuna.storages.RDBStorage(self.storage)
         # a SQLite database is shared with the product's own sessions: wait for a lock as they do, and commit
         # as they do (write-ahead log, no fsync per commit): a trial's ask and tell are several commits each
+        from nas.store.db import (
+            write_ahead,  # not at the top: nas.store imports this module (through schemas)
+        )
+
         storage = optuna.storages.RDBStorage(self.storage, engine_kwargs={"connect_args": {"timeout": 30}})
-        event.listen(storage.engine, "connect", _sqlite_pragmas)
+        event.listen(storage.engine, "connect", write_ahead)
         storage.engine.dispose()  # connections opened before the listener are not reused
         return storage
 
@@ -59,13 +63,6 @@ class StudyRef:
             optuna.delete_study(study_name=self.name, storage=self.rdb())
         except KeyError:
             pass
-
-
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.close()
 
 
 class Strategy(ABC):

@@ -56,7 +56,8 @@ def held_out_quality(space: SearchSpaceSpec, archs: Sequence[Arch], metrics: Seq
     predicted = np.empty(n)
     for k in range(folds):
         test = order[k::folds]
-        train = [i for i in order if i not in set(test)]
+        held = set(test)
+        train = [i for i in order if i not in held]
         model = AccuracyPredictor(space, seed)
         model.fit([archs[i] for i in train], [metrics[i] for i in train], [metrics[i]["accuracy"] for i in train])
         predicted[test] = model.predict([archs[i] for i in test], [metrics[i] for i in test])
