@@ -59,8 +59,13 @@ def utc(moment: datetime | None) -> datetime | None:
 
 
 def eta(s: Job) -> float | None:
-    """Seconds left, extrapolated from the progress made since the search started."""
-    if s.status != "running" or not s.started_at or s.progress <= 0.01:
+    """Seconds left: the engine's own estimate when it gave one (a search under a time budget), else
+    extrapolated from the progress made since the job started."""
+    if s.status != "running":
+        return None
+    if s.eta_at is not None:
+        return max(0.0, (utc(s.eta_at) - datetime.now(UTC)).total_seconds())
+    if not s.started_at or s.progress <= 0.01:
         return None
     elapsed = (datetime.now(UTC) - utc(s.started_at)).total_seconds()
     return max(0.0, elapsed * (1 - s.progress) / s.progress)

@@ -18,10 +18,9 @@ from common import task_config, task_workdir, trained_supernet
 from scipy.stats import kendalltau, spearmanr
 
 from nas.evaluate import Evaluator, accuracy
-from nas.finalize import fine_tune
+from nas.finalize import fine_tune, fresh
 from nas.progress import Reporter
 from nas.schemas import FinalizeConfig
-from nas.trust import fresh
 from search_spaces import count
 
 

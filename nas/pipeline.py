@@ -16,13 +16,15 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
+from nas.budget import SHARES, SHARES_WITH_TRUST, Budget
 from nas.data import DataSplits, prepare
 from nas.device import amp_dtype, resolve_device
 from nas.evaluate import AccuracyPool, AccuracyScorer, Evaluator, LocalPool
 from nas.export.model import export_network, save_network
 from nas.files import save_tensors, write_text_atomic
-from nas.finalize import FineTuner, local_fine_tuner
+from nas.finalize import FineTuner, Trained, fresh, local_fine_tuner
 from nas.progress import Cancelled, ForwardingReporter, Reporter
 from nas.rundir import CANDIDATES, CONFIG, RESULT, STUDY, SUPERNET_WEIGHTS, saved_model
 from nas.schemas import Candidate, SearchConfig, SearchResult
@@ -31,7 +33,7 @@ from nas.search.loop import front_of, run_strategy
 from nas.search.objectives import MAXIMIZE
 from nas.search.strategies import StudyRef
 from nas.search.surrogate import Screened, held_out_quality
-from nas.train import train_supernet
+from nas.train import CHECKPOINT, load_checkpoint, train_supernet
 from nas.trust import trust_report
 from search_spaces import Arch, HybridSupernet, SearchSpaceSpec, UserError
 
@@ -114,6 +116,30 @@ def normalized_hypervolume(front: list[Candidate], objectives: Objectives, ref: 
     return hypervolume(points, np.ones(len(scale)))
 
 
+class _Eta(ForwardingReporter):
+    """Adds the search's ETA under the budget (`eta_s`, seconds) to every progress event, and starts the budget's
+    record of the phases the engine announces that the pipeline did not start itself."""
+
+    def __init__(self, inner: Reporter, budget: Budget):
+        super().__init__(inner)
+        self.budget = budget
+
+    def phase(self, name: str, total: int) -> None:
+        if self.budget.current is None or self.budget.current[0] != name:
+            self.budget.start(name)
+        super().phase(name, total)
+
+    def progress(self, name: str, step: int, total: int, metrics: dict[str, float] | None = None) -> None:
+        eta = self.budget.eta(step, total)
+        super().progress(name, step, total, metrics if eta is None else (metrics or {}) | {"eta_s": eta})
+
+
+def earlier_training_seconds(workdir: Path) -> float:
+    """Seconds earlier attempts of this run spent training the supernet (from its checkpoint)."""
+    ckpt = load_checkpoint(workdir / CHECKPOINT)
+    return float(ckpt.get("seconds", 0.0)) if ckpt else 0.0
+
+
 class _CandidateLog(ForwardingReporter):
     """Appends each new candidate to candidates.jsonl (so a rerun skips its evaluation), then forwards."""
 
@@ -153,9 +179,11 @@ def run_search(config: SearchConfig, reporter: Reporter | None = None, workdir: 
     """Run (or resume, from what `workdir` holds) a search. `study` is where NSGA-II's Optuna study lives
     (default: study.db in `workdir`); `pool` makes the evaluation workers (default: this process) and `tuner`
     trains the finalists (default: one after another, in this process)."""
-    reporter = reporter or Reporter()
     workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="nas-run-"))
     claim_workdir(workdir, config)
+    budget = Budget(config.budget.minutes, SHARES_WITH_TRUST if config.trust.enabled else SHARES)
+    reporter = _Eta(reporter or Reporter(), budget)
+    budget.spend_earlier(earlier_training_seconds(workdir))
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     device = resolve_device(config.compute.device)
@@ -166,7 +194,7 @@ def run_search(config: SearchConfig, reporter: Reporter | None = None, workdir: 
 
     torch.manual_seed(config.train.seed)
     supernet = HybridSupernet.from_spec(space).to(device)
-    train_supernet(supernet, data, config.train, workdir, reporter, amp=amp)
+    train_supernet(supernet, data, config.train, workdir, reporter, amp=amp, deadline=budget.start("train"))
     save_tensors(workdir / SUPERNET_WEIGHTS, supernet, guard=reporter.holding)
     supernet.eval()
     timings["train_s"] = time.perf_counter() - t0
@@ -184,7 +212,8 @@ def run_search(config: SearchConfig, reporter: Reporter | None = None, workdir: 
         candidates = run_strategy(strategy, lambda archs: evaluator.evaluate_many(archs, workers),
                                   config.search.evaluations,
                                   _CandidateLog(reporter, workdir / CANDIDATES, {c.arch_id for c in logged}),
-                                  config.search.population, done=logged, batch=workers.size)
+                                  config.search.population, done=logged, batch=workers.size,
+                                  deadline=budget.start("search"))
     finally:
         workers.close()
     front = front_of(candidates, objectives)
@@ -193,12 +222,13 @@ def run_search(config: SearchConfig, reporter: Reporter | None = None, workdir: 
     timings["search_s"] = time.perf_counter() - t1
 
     t2 = time.perf_counter()
-    front = finalize_front(front, evaluator, config, data, workdir, reporter, tuner)
+    front = finalize_front(front, evaluator, config, data, workdir, reporter, tuner, budget.start("finetune").left())
     timings["finalize_s"] = time.perf_counter() - t2
     trust = None
     if config.trust.enabled:
         t3 = time.perf_counter()
-        trust = trust_report(candidates, front, evaluator, data, config.trust, tuner, reporter, amp)
+        trust = trust_report(candidates, front, evaluator, data, config.trust, tuner, reporter, amp,
+                             budget.start("trust").left())
         timings["trust_s"] = time.perf_counter() - t3
     front = remeasure(config, space, front, reporter)
     reporter.front(front)
@@ -217,20 +247,47 @@ def run_search(config: SearchConfig, reporter: Reporter | None = None, workdir: 
     return result
 
 
+INITS = {"auto": ("inherited", "scratch"), "inherited": ("inherited",), "scratch": ("scratch",)}
+
+
+def train_finalists(
+    front: list[Candidate], evaluator: Evaluator, config: SearchConfig, data: DataSplits, reporter: Reporter,
+    tuner: FineTuner, seconds: float | None,
+) -> tuple[dict[str, nn.Module], dict[str, Trained], dict[str, str]]:
+    """The top-k front archs by accuracy, each trained from every start `finalize.init` names (inherited weights,
+    re-initialised) within `seconds` in all; per arch id: the model that validated best, its training and its
+    start."""
+    space, cfg = evaluator.supernet.space, config.finalize
+    ranked = sorted(front, key=lambda c: -c.metrics.get("accuracy", 0.0))[: cfg.top_k]
+    starts: dict[str, nn.Module] = {}
+    for i, c in enumerate(ranked):
+        arch = space.parse(c.arch)
+        for init in INITS[cfg.init]:
+            starts[f"{c.arch_id}:{init}"] = (evaluator.subnet(arch) if init == "inherited" else
+                                             fresh(evaluator.supernet.extract(arch).to(data.x_train.device), seed=i))
+    reporter.phase("finetune", len(starts))
+    trained = tuner("finetune", starts, data, cfg, reporter, amp_dtype(data.x_train.device, config.compute.precision),
+                    seconds)
+    models, tuned, picked = {}, {}, {}
+    for c in ranked:
+        best = max(INITS[cfg.init], key=lambda init: trained[f"{c.arch_id}:{init}"].metrics["val_accuracy"])
+        key = f"{c.arch_id}:{best}"
+        models[c.arch_id], tuned[c.arch_id], picked[c.arch_id] = starts[key], trained[key], best
+    return models, tuned, picked
+
+
 def finalize_front(
     front: list[Candidate], evaluator: Evaluator, config: SearchConfig, data: DataSplits, workdir: Path,
-    reporter: Reporter, tuner: FineTuner = local_fine_tuner,
+    reporter: Reporter, tuner: FineTuner = local_fine_tuner, seconds: float | None = None,
 ) -> list[Candidate]:
-    """Test accuracy for every front arch; fine-tune the top-k by accuracy first when finalize is on."""
+    """Test accuracy for every front arch; the top-k by accuracy trained to their best first (within `seconds`)
+    when finalize is on."""
     space = evaluator.supernet.space
-    models: dict = {}  # the finalists, trained together; the other front archs are extracted one at a time below
-    tuned: dict = {}
+    models: dict[str, nn.Module] = {}  # the finalists; the other front archs are extracted one at a time below
+    tuned: dict[str, Trained] = {}
+    picked: dict[str, str] = {}
     if config.finalize.enabled:
-        ranked = sorted(front, key=lambda c: -c.metrics.get("accuracy", 0.0))[: config.finalize.top_k]
-        models = {c.arch_id: evaluator.subnet(space.parse(c.arch)) for c in ranked}
-        reporter.phase("finetune", len(ranked))
-        tuned = tuner("finetune", models, data, config.finalize, reporter,
-                      amp_dtype(data.x_train.device, config.compute.precision))
+        models, tuned, picked = train_finalists(front, evaluator, config, data, reporter, tuner, seconds)
     reporter.phase("finalize", len(front))
     out = []
     for i, cand in enumerate(front):
@@ -239,6 +296,7 @@ def finalize_front(
         metrics, trial_id = dict(cand.metrics), None
         if cand.arch_id in tuned:
             metrics |= {f"finetuned_{k}": v for k, v in tuned[cand.arch_id].metrics.items()}
+            metrics["finetuned_from_scratch"] = float(picked[cand.arch_id] == "scratch")
             trial_id = tuned[cand.arch_id].trial_id
         metrics["test_accuracy"] = evaluator.test_accuracy(arch, model)
         exported = export_network(evaluator.supernet, arch, data.mean, data.std, model)

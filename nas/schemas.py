@@ -6,11 +6,13 @@ valid config names a space and a dataset; everything else has a default.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from nas.budget import auto_epochs
 from nas.latency.backends import BACKENDS
 from nas.search.strategies import STRATEGIES
 from search_spaces.errors import UserError, field_messages, read_yaml
@@ -22,6 +24,19 @@ class _Config(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class AugmentConfig(_Config):
+    """Training-time augmentation, drawn per example; validation, test and BN recalibration see the data as is."""
+
+    enabled: bool = Field(True, description="augment training batches (the settings below; 0 turns one off)")
+    shift: float = Field(0.125, ge=0, le=0.5, description="images: random translation by up to this share of the "
+                                                          "size (zero-padded crop)")
+    flip: bool = Field(False, description="images: random horizontal flip (off by default: it changes digits and text)")
+    seq_shift: float = Field(0.0, ge=0, le=0.5, description="sequences: random shift by up to this share of the length "
+                                                           "(off by default: positions can carry the class)")
+    scale: float = Field(0.1, ge=0, lt=1, description="sequences: amplitude scaled by a factor in [1 - s, 1 + s]")
+    noise: float = Field(0.05, ge=0, le=10, description="sequences: Gaussian noise of this std (normalized units)")
+
+
 class DatasetConfig(_Config):
     name: Literal["digits", "npz", "folder"] = Field(description="built-in 'digits', an .npz file or an image folder")
     path: str | None = Field(None, description="the .npz file or the image folder (one sub-folder per class)")
@@ -31,6 +46,11 @@ class DatasetConfig(_Config):
     image_size: int | None = Field(None, ge=2, description="folder images are resized to this square size")
     val_fraction: float = Field(0.15, gt=0, lt=0.5, description="share of the training data held out for validation")
     test_fraction: float = Field(0.15, gt=0, lt=0.5, description="share held out for testing when no test split is given")
+    layout: Literal["auto", "nchw", "nhwc"] = Field(
+        "auto", description="4-D npz images: channels first (nchw) or last (nhwc); auto takes a last axis of 1, 3 or 4 "
+                            "after two equal ones as channels")
+    augment: AugmentConfig = Field(default_factory=lambda: AugmentConfig(),
+                                   description="training-time augmentation (supernet and finalists)")
     seed: int = 0
 
     @model_validator(mode="after")
@@ -41,7 +61,10 @@ class DatasetConfig(_Config):
 
 
 class TrainConfig(_Config):
-    steps: int = Field(400, ge=1, le=10_000_000, description="supernet optimisation steps")
+    epochs: float | None = Field(None, gt=0, le=100_000, description=(
+        "supernet training length in epochs; default from the dataset's size (25 at 1,000 training examples, "
+        "growing with its square root, 20 to 200), shortened to fit the budget"))
+    steps: int | None = Field(None, ge=1, le=10_000_000, description="supernet optimisation steps (instead of epochs)")
     batch_size: int = Field(64, ge=1)
     optimizer: Literal["sgd", "adamw"] = "adamw"
     lr: float = Field(3e-3, gt=0)
@@ -57,6 +80,20 @@ class TrainConfig(_Config):
     checkpoint_every: int = Field(50, ge=1)
     grad_clip: float | None = Field(5.0, gt=0)
     seed: int = 0
+
+    @model_validator(mode="after")
+    def _one_length(self) -> TrainConfig:
+        if self.steps is not None and self.epochs is not None:
+            raise ValueError("give epochs or steps, not both")
+        return self
+
+    def planned_steps(self, n_train: int) -> int:
+        """The training length before any budget: `steps`, or `epochs` (default from the dataset's size) of
+        batches."""
+        if self.steps is not None:
+            return self.steps
+        epochs = self.epochs if self.epochs is not None else auto_epochs(n_train)
+        return max(1, math.ceil(epochs * math.ceil(n_train / self.batch_size)))
 
 
 class SearchSettings(_Config):
@@ -79,12 +116,17 @@ class SearchSettings(_Config):
 
 
 class FinalizeConfig(_Config):
-    enabled: bool = Field(True, description="fine-tune the top-k front archs (by accuracy) as stand-alone models")
+    enabled: bool = Field(True, description="train the top-k front archs (by accuracy) to their best as stand-alone "
+                                            "models")
     top_k: int = Field(3, ge=1, le=1_000)
-    epochs: int = Field(5, ge=1, le=10_000, description="at most this many epochs per finalist")
-    patience: int = Field(3, ge=1, le=10_000, description="stop a finalist after this many epochs without a better "
-                                                          "validation accuracy (its best epoch's weights are kept)")
-    lr: float = Field(1e-3, gt=0)
+    init: Literal["auto", "inherited", "scratch"] = Field(
+        "auto", description="start from the supernet's weights (inherited), re-initialised (scratch), or both, keeping "
+                            "whichever validates better (auto)")
+    epochs: int = Field(100, ge=1, le=10_000, description="at most this many epochs per finalist (and the budget)")
+    patience: int = Field(8, ge=1, le=10_000, description="stop a finalist after this many epochs without a better "
+                                                          "validation accuracy (its best epoch's weights are kept); "
+                                                          "the learning rate drops after a third of them")
+    lr: float = Field(2e-3, gt=0)
     batch_size: int = Field(64, ge=1)
 
 
@@ -114,6 +156,14 @@ class ComputeConfig(_Config):
                                                              "to fails at once, saying so)")
 
 
+class BudgetConfig(_Config):
+    """The whole search's wall time, shared by its phases (nas/budget.py)."""
+
+    minutes: float | None = Field(15.0, gt=0, le=100_000, description=(
+        "wall time of the whole search: supernet training plans its length to fit its share, the search and the "
+        "finalists stop when theirs is spent (null: no time limit)"))
+
+
 class LatencySettings(_Config):
     """How a search uses its latency table (`hardware`)."""
 
@@ -141,6 +191,7 @@ class SearchConfig(_Config):
                                                    "hardware profile name) for the latency_ms objective")
     latency: LatencySettings = LatencySettings()
     compute: ComputeConfig = ComputeConfig()
+    budget: BudgetConfig = BudgetConfig()
     train: TrainConfig = TrainConfig()
     search: SearchSettings = SearchSettings()
     finalize: FinalizeConfig = FinalizeConfig()

@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     max_dataset_bytes: int = Field(2 * 1024**3, ge=1, description="NAS_MAX_DATASET_BYTES: an upload's arrays, decompressed")
     max_classes: int = Field(10_000, ge=2, description="NAS_MAX_CLASSES: labels must lie below this")
     max_train_steps: int = Field(200_000, ge=1, description="NAS_MAX_TRAIN_STEPS: train.steps")
+    max_train_epochs: int = Field(10_000, ge=1, description="NAS_MAX_TRAIN_EPOCHS: train.epochs")
+    max_budget_minutes: int = Field(7 * 24 * 60, ge=1, description="NAS_MAX_BUDGET_MINUTES: budget.minutes")
     max_random_subnets: int = Field(16, ge=0, description="NAS_MAX_RANDOM_SUBNETS: train.random_subnets")
     max_evaluations: int = Field(20_000, ge=1, description="NAS_MAX_EVALUATIONS: search.evaluations")
     max_population: int = Field(1_000, ge=2, description="NAS_MAX_POPULATION: search.population")

@@ -11,11 +11,10 @@ from __future__ import annotations
 import torch
 from pydantic import BaseModel, Field
 from scipy.stats import kendalltau, spearmanr
-from torch import nn
 
 from nas.data import DataSplits
 from nas.evaluate import Evaluator
-from nas.finalize import FineTuner
+from nas.finalize import FineTuner, fresh
 from nas.progress import Reporter
 from nas.schemas import Candidate, FinalizeConfig, TrustConfig
 
@@ -55,19 +54,11 @@ def _spread(ranked: list[Candidate], n: int) -> list[Candidate]:
     return [ranked[round(i * (len(ranked) - 1) / (n - 1))] for i in range(n)] if n > 1 else [ranked[-1]]
 
 
-def fresh(model: nn.Module, seed: int) -> nn.Module:
-    """`model` with every weight re-initialised (its modules' own initialisation), for training from scratch."""
-    torch.manual_seed(seed)
-    for module in model.modules():
-        if module is not model and hasattr(module, "reset_parameters"):
-            module.reset_parameters()  # type: ignore[operator]
-    return model
-
-
 def trust_report(candidates: list[Candidate], front: list[Candidate], evaluator: Evaluator, data: DataSplits,
-                 cfg: TrustConfig, tuner: FineTuner, reporter: Reporter, amp: torch.dtype | None) -> TrustReport | None:
-    """Train the picked archs from scratch (through `tuner`) and compare the two rankings; None with fewer
-    than 3 archs to compare."""
+                 cfg: TrustConfig, tuner: FineTuner, reporter: Reporter, amp: torch.dtype | None,
+                 seconds: float | None = None) -> TrustReport | None:
+    """Train the picked archs from scratch (through `tuner`, within `seconds` in all) and compare the two
+    rankings; None with fewer than 3 archs to compare."""
     picked = pick_archs(candidates, front, cfg.archs)
     if len(picked) < 3:
         reporter.message(f"no trust report: only {len(picked)} candidates to compare (3 needed)")
@@ -77,7 +68,7 @@ def trust_report(candidates: list[Candidate], front: list[Candidate], evaluator:
               for i, c in enumerate(picked)}  # BN statistics are reset too: no recalibration to do
     recipe = FinalizeConfig(epochs=cfg.epochs, patience=cfg.patience, lr=cfg.lr, batch_size=cfg.batch_size)
     reporter.phase("trust", len(picked))
-    trained = tuner("trust", models, data, recipe, reporter, amp)
+    trained = tuner("trust", models, data, recipe, reporter, amp, seconds)
     front_ids = {c.arch_id for c in front}
     points = [TrustPoint(arch_id=c.arch_id, on_front=c.arch_id in front_ids, supernet_accuracy=c.metrics["accuracy"],
                          standalone_accuracy=trained[c.arch_id].metrics["val_accuracy"],

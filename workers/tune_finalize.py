@@ -9,6 +9,7 @@ a cancel request stops every trial.
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -33,11 +34,12 @@ os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 
 
 def _trial(config: dict[str, Any], models: dict[str, nn.Module], data: DataSplits, cfg: FinalizeConfig,
-           amp: torch.dtype | None) -> None:
-    """One Tune trial: fine-tune the arch named in `config`, reporting each epoch, then the best weights."""
+           amp: torch.dtype | None, seconds: float | None) -> None:
+    """One Tune trial: train the model named in `config` (within `seconds`), reporting each epoch, then the best
+    weights."""
     torch.set_num_threads(1)
     model = models[config["arch_id"]]
-    metrics = fine_tune(model, data, cfg, Reporter(), amp=amp,
+    metrics = fine_tune(model, data, cfg, Reporter(), amp=amp, seconds=seconds,
                         on_epoch=lambda epoch, val: tune.report({"epoch": epoch, "val_accuracy": val}))
     with tempfile.TemporaryDirectory() as folder:
         save_tensors(Path(folder) / WEIGHTS, model)
@@ -77,6 +79,12 @@ class _Progress(tune.Callback):
                          f"validation accuracy {accuracy:.4f}")
 
 
+def _trial_folder(trial: Any) -> str:
+    """`<arch id prefix>[-<init>]-<trial id>`: the model key is an arch id, or `<arch id>:<init>`."""
+    arch_id, _, init = trial.config["arch_id"].partition(":")
+    return "-".join(part for part in (arch_id[:12], init, trial.trial_id) if part)
+
+
 def _storage(store: ArtifactStore, folder: Path) -> dict[str, Any]:
     """Where Tune keeps trials and checkpoints: `folder`, or its place in a remote store (every node reaches it)."""
     if not store.remote:
@@ -86,12 +94,26 @@ def _storage(store: ArtifactStore, folder: Path) -> dict[str, Any]:
     return {"storage_path": store.remote_path(folder), "storage_filesystem": PyFileSystem(FSSpecHandler(store.fs))}
 
 
+def trial_seconds(seconds: float | None, trials: int, cuda: bool) -> float | None:
+    """Each trial's part of the phase's `seconds`: trials run side by side as far as the cluster's free CPUs (or
+    GPUs) allow, in waves beyond that, so each gets the phase's time divided by the number of waves."""
+    if seconds is None:
+        return None
+    import ray
+
+    free = ray.available_resources().get("GPU" if cuda else "CPU", 0.0)
+    at_once = max(1, min(trials, int(free)))
+    return seconds / math.ceil(trials / at_once)
+
+
 def tune_fine_tuner(store: ArtifactStore, folder: Path, cuda: bool = False):
     """A FineTuner (nas.finalize) whose trials Ray Tune runs, stored under `folder` of `store`."""
 
     def fine_tune_all(phase: str, models: dict[str, nn.Module], data: DataSplits, cfg: FinalizeConfig,
-                      reporter: Reporter, amp: torch.dtype | None) -> dict[str, Trained]:
-        trainable = tune.with_resources(tune.with_parameters(_trial, models=models, data=data, cfg=cfg, amp=amp),
+                      reporter: Reporter, amp: torch.dtype | None, seconds: float | None = None) -> dict[str, Trained]:
+        each = trial_seconds(seconds, len(models), cuda)
+        trainable = tune.with_resources(tune.with_parameters(_trial, models=models, data=data, cfg=cfg, amp=amp,
+                                                             seconds=each),
                                         {"cpu": 1, "gpu": 1 if cuda else 0})
         key = str((folder / phase).resolve())
         _REPORTERS[key] = reporter
@@ -99,7 +121,7 @@ def tune_fine_tuner(store: ArtifactStore, folder: Path, cuda: bool = False):
             trainable,
             param_space={"arch_id": tune.grid_search(list(models))},
             tune_config=tune.TuneConfig(metric="val_accuracy", mode="max", reuse_actors=False,
-                                        trial_dirname_creator=lambda trial: f"{trial.config['arch_id'][:12]}-{trial.trial_id}"),
+                                        trial_dirname_creator=_trial_folder),
             run_config=tune.RunConfig(name=phase, **_storage(store, folder), verbose=0,
                                       stop=_Cancel(key), callbacks=[_Progress(key, phase, len(models))],
                                       failure_config=tune.FailureConfig(max_failures=1)),
@@ -119,7 +141,7 @@ def tune_fine_tuner(store: ArtifactStore, folder: Path, cuda: bool = False):
             arch_id = result.config["arch_id"]
             with result.checkpoint.as_directory() as checkpoint:
                 models[arch_id].load_state_dict(load_file(str(Path(checkpoint) / WEIGHTS)))
-            metrics = {k: float(result.metrics[k]) for k in ("val_accuracy_before", "val_accuracy", "epochs")}
+            metrics = {k: float(result.metrics[k]) for k in ("val_accuracy_before", "val_accuracy", "epochs", "seconds")}
             out[arch_id] = Trained(metrics, trial_id=str(result.metrics["trial_id"]))
         return out
 

@@ -35,7 +35,8 @@ ExportFormatName = StrEnum("ExportFormatName", {name: name for name in FORMATS.n
 
 def budget_limits(settings: Settings) -> dict[tuple[str, str], int]:
     """The operator's caps on what one search may ask for, by config field."""
-    return {("train", "steps"): settings.max_train_steps, ("train", "random_subnets"): settings.max_random_subnets,
+    return {("train", "steps"): settings.max_train_steps, ("train", "epochs"): settings.max_train_epochs,
+            ("budget", "minutes"): settings.max_budget_minutes, ("train", "random_subnets"): settings.max_random_subnets,
             ("search", "evaluations"): settings.max_evaluations, ("search", "population"): settings.max_population,
             ("finalize", "epochs"): settings.max_finalize_epochs, ("finalize", "top_k"): settings.max_finalize_top_k}
 
@@ -45,7 +46,7 @@ def check_submittable(s, config: SearchConfig, user: User, settings: Settings, p
     from the user's own uploads, registered latency tables."""
     for (section, field), cap in budget_limits(settings).items():
         value = getattr(getattr(config, section), field)
-        if value > cap:
+        if value is not None and value > cap:
             raise InvalidField(("body", section, field), f"{value} is more than this server allows ({cap})")
     if priority > settings.max_user_priority and not user.is_admin:
         raise InvalidField(("query", "priority"), f"at most {settings.max_user_priority} for users (admins: 100)")

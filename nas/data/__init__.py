@@ -27,15 +27,17 @@ def load_dataset(cfg: DatasetConfig) -> DataSplits:
         source = "digits"
     elif cfg.name == "npz":
         assert cfg.path
-        x, y, x_test, y_test = load_npz(cfg.path, cfg.kind)
+        x, y, x_test, y_test = load_npz(cfg.path, cfg.kind, layout=cfg.layout)
         source = cfg.path
     else:
         assert cfg.path
         x, y, _ = load_folder(cfg.path, cfg.image_size)
         source = cfg.path
     if x.ndim == 4 and x.shape[2] != x.shape[3]:
-        raise DataError(f"{source}: images must be square, got {x.shape[2]}x{x.shape[3]} (set image_size to resize)")
-    return make_splits(x, y, x_test, y_test, cfg.val_fraction, cfg.test_fraction, cfg.seed, source)
+        raise DataError(f"{source}: images must be square, got {x.shape[2]}x{x.shape[3]} (folder images: set image_size to resize; npz images stored channels-last: set layout: nhwc)")
+    splits = make_splits(x, y, x_test, y_test, cfg.val_fraction, cfg.test_fraction, cfg.seed, source)
+    splits.augment = cfg.augment
+    return splits
 
 
 def input_contract(cfg: DatasetConfig, input_shape: tuple[int, ...]) -> dict[str, object]:
@@ -45,7 +47,7 @@ def input_contract(cfg: DatasetConfig, input_shape: tuple[int, ...]) -> dict[str
         transform = "sklearn.datasets.load_digits().images / 16.0 with a channel axis: pixel values in [0, 1]"
     elif cfg.name == "npz":
         transform = ("the .npz file's `x` array as stored, as float32 (an (N, H, W) or (N, L) array gains a "
-                     "channel axis at 1); no scaling")
+                     "channel axis at 1; (N, H, W, C) images are transposed to channels first); no scaling")
     else:
         transform = (f"images resized to {input_shape[-1]}x{input_shape[-1]}, pixel values / 255 (in [0, 1]), "
                      "channels first (1 channel if every image was greyscale, else RGB)")

@@ -63,7 +63,7 @@ def inspect_npz(path: str, limits: NpzLimits, source: str) -> dict[str, tuple[tu
 
 
 def load_npz(
-    path: str, kind: str | None, limits: NpzLimits | None = None, source: str | None = None,
+    path: str, kind: str | None, limits: NpzLimits | None = None, source: str | None = None, layout: str = "auto",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
     """The arrays of an .npz file, checked; `source` names the file in messages (default: its path)."""
     file = Path(path)
@@ -82,21 +82,21 @@ def load_npz(
             arrays = {k: data[k] for k in found}
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
         raise DataError(f"{path}: not a readable .npz file of plain arrays ({err})") from None
-    x = _inputs(arrays["x"], kind, path)
+    x = _inputs(arrays["x"], kind, path, layout)
     y = _labels(arrays["y"], len(x), limits, path)
     x_test = y_test = None
     if "x_test" in arrays:
-        x_test = _inputs(arrays["x_test"], kind, f"{path} (x_test)")
+        x_test = _inputs(arrays["x_test"], kind, f"{path} (x_test)", layout)
         y_test = _labels(arrays["y_test"], len(x_test), limits, f"{path} (y_test)", need_two=False)
         if x_test.shape[1:] != x.shape[1:]:
             raise DataError(f"{path}: x_test has shape {x_test.shape[1:]} per example, x has {x.shape[1:]}")
     return x, y, x_test, y_test
 
 
-def _inputs(x: np.ndarray, kind: str | None, source: str) -> np.ndarray:
+def _inputs(x: np.ndarray, kind: str | None, source: str, layout: str) -> np.ndarray:
     if x.ndim == 0 or len(x) == 0:
         raise DataError(f"{source}: no examples")
-    x = as_channels_first(x, kind, source)
+    x = as_channels_first(x, kind, source, layout)
     if not np.isfinite(x).all():
         raise DataError(f"{source}: inputs contain NaN or infinite values")
     return x

@@ -8,6 +8,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from nas.data.augment import augment
+from nas.schemas import AugmentConfig
 from search_spaces.errors import UserError
 
 
@@ -26,6 +28,7 @@ class DataSplits:
     num_classes: int
     mean: list[float]  # per channel, from the training split
     std: list[float]
+    augment: AugmentConfig | None = None  # applied to training batches (`train_batch`)
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -34,6 +37,11 @@ class DataSplits:
     @property
     def kind(self) -> str:
         return "image" if self.x_train.dim() == 4 else "sequence"
+
+    def train_batch(self, idx: Tensor) -> tuple[Tensor, Tensor]:
+        """The training examples at `idx`, augmented when the dataset says so, and their labels."""
+        x = self.x_train[idx]
+        return (augment(x, self.augment) if self.augment is not None else x), self.y_train[idx]
 
     def normalize(self, x: Tensor) -> Tensor:
         shape = (1, len(self.mean)) + (1,) * (x.dim() - 2)
@@ -44,17 +52,26 @@ class DataSplits:
     def to(self, device: torch.device | str) -> DataSplits:
         """The same splits with every tensor on `device` (datasets here fit in a device's memory)."""
         return DataSplits(self.x_train.to(device), self.y_train.to(device), self.x_val.to(device), self.y_val.to(device),
-                          self.x_test.to(device), self.y_test.to(device), self.num_classes, self.mean, self.std)
+                          self.x_test.to(device), self.y_test.to(device), self.num_classes, self.mean, self.std,
+                          self.augment)
 
     def normalized(self) -> DataSplits:
         """The same splits with inputs normalized (what training and evaluation consume)."""
         n = self.normalize
         return DataSplits(n(self.x_train), self.y_train, n(self.x_val), self.y_val, n(self.x_test), self.y_test,
-                          self.num_classes, self.mean, self.std)
+                          self.num_classes, self.mean, self.std, self.augment)
 
 
-def as_channels_first(x: np.ndarray, kind: str | None, source: str) -> np.ndarray:
-    """(N,H,W) / (N,C,H,W) images and (N,L) / (N,C,L) sequences -> channels-first float32."""
+def channels_last(shape: tuple[int, ...], layout: str) -> bool:
+    """Whether 4-D images of `shape` are (N, H, W, C): named so, or (auto) a last axis of 1, 3 or 4 channels
+    after two equal spatial axes that are not themselves such a channel count."""
+    if layout != "auto":
+        return layout == "nhwc"
+    return shape[-1] in (1, 3, 4) and shape[1] == shape[2] and shape[1] not in (1, 3, 4)
+
+
+def as_channels_first(x: np.ndarray, kind: str | None, source: str, layout: str = "auto") -> np.ndarray:
+    """(N,H,W) / (N,C,H,W) / (N,H,W,C) images and (N,L) / (N,C,L) sequences -> channels-first float32."""
     if x.ndim == 2:
         return x[:, None, :].astype(np.float32)  # (N, L) -> (N, 1, L)
     if x.ndim == 3:
@@ -63,8 +80,10 @@ def as_channels_first(x: np.ndarray, kind: str | None, source: str) -> np.ndarra
     if x.ndim == 4:
         if kind == "sequence":
             raise DataError(f"{source}: 4-D inputs {x.shape} are images, but kind 'sequence' was given")
-        return x.astype(np.float32)
-    raise DataError(f"{source}: inputs must be (N,L), (N,C,L), (N,H,W) or (N,C,H,W); got shape {x.shape}")
+        if channels_last(x.shape, layout):
+            x = x.transpose(0, 3, 1, 2)
+        return np.ascontiguousarray(x, dtype=np.float32)
+    raise DataError(f"{source}: inputs must be (N,L), (N,C,L), (N,H,W), (N,C,H,W) or (N,H,W,C); got shape {x.shape}")
 
 
 def check_labels(y: np.ndarray, n: int, source: str) -> np.ndarray:

@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from nas.budget import Deadline
 from nas.progress import Cancelled, Reporter
 from nas.schemas import Candidate
 from nas.search.objectives import Objectives
@@ -35,11 +36,13 @@ def run_strategy(
     population: int,
     done: Sequence[Candidate] = (),
     batch: int = 1,
+    deadline: Deadline | None = None,
 ) -> list[Candidate]:
     """Evaluate `budget` distinct archs proposed by `strategy`, counting those earlier attempts evaluated
     (`done`: the strategy learns them first); report each candidate and front change. Up to `batch` archs are
     asked before their metrics are told, so that many workers evaluate at once; their tells follow in ask
-    order, which keeps a seeded search reproducible for a given batch size."""
+    order, which keeps a seeded search reproducible for a given batch size. Once `deadline` has passed no more
+archs are asked for: the search ends with what it has."""
     objectives = strategy.objectives
     seen: dict[str, Candidate] = {c.arch_id: c for c in done[:budget]}
     strategy.resume([(strategy.space.parse(c.arch), c.metrics) for c in seen.values()])
@@ -56,6 +59,10 @@ def run_strategy(
     while len(seen) < budget and asks < max_asks:
         if reporter.should_stop():
             raise Cancelled(f"cancelled after {len(seen)} evaluations")
+        if deadline is not None and deadline.passed():
+            reporter.message(f"search stopped after {len(seen)} of {budget} evaluations: its share of the time "
+                             "budget is spent")
+            break
         new: dict[str, Arch] = {}
         repeats: list[Arch] = []  # asked again while its first ask is still being evaluated
         while len(new) < min(batch, budget - len(seen)) and asks < max_asks:

@@ -85,6 +85,8 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # when the engine expects the job to end (its own estimate: a search under a time budget); None: unknown
+    eta_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     __table_args__ = (
         UniqueConstraint("owner_id", "idempotency_key", name="uq_search_idempotency"),
         Index("ix_jobs_queue", "status", "priority", "created_at"),

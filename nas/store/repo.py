@@ -207,7 +207,7 @@ def claim_next(db: Database, *, owner: str, lease_seconds: float, kinds: Sequenc
         job = s.scalar(q)
         if job is None:
             return None
-        job.status, job.attempt, job.not_before = "running", job.attempt + 1, None
+        job.status, job.attempt, job.not_before, job.eta_at = "running", job.attempt + 1, None, None
         job.lease_owner, job.lease_expires_at = owner, now + timedelta(seconds=lease_seconds)
         job.started_at = job.started_at or now
         add_event(s, job_id=job.id, attempt=job.attempt, kind="status",
@@ -252,8 +252,13 @@ def record_progress(
     db: Database, *, job_id: str, attempt: int, phase: str, step: int, total: int, progress: float,
     metrics: dict[str, float],
 ) -> None:
+    """The job's phase and progress; a progress event carrying `eta_s` (the engine's own estimate of the seconds
+    left) also sets when the job is expected to end."""
+    values: dict[str, Any] = {"phase": phase, "step": step, "total": total, "progress": progress}
+    if "eta_s" in metrics:
+        values["eta_at"] = utcnow() + timedelta(seconds=float(metrics["eta_s"]))
     with db.session() as s:
-        _fenced(s, job_id, attempt, phase=phase, step=step, total=total, progress=progress)
+        _fenced(s, job_id, attempt, **values)
         add_event(s, job_id=job_id, attempt=attempt, kind="progress",
                   data={"phase": phase, "step": step, "total": total, "progress": progress, "metrics": metrics})
 

@@ -1,11 +1,13 @@
 """Supernet training with the sandwich rule and in-place distillation.
 
 Each step trains a largest subnet on the labels, then a smallest and N random subnets on a teacher's soft
-predictions (in-place distillation), accumulating gradients for one update. With `sandwich: families` (the
-default) the extremes rotate over the block families step by step (all-conv, all-SSM, all-attention where a
+predictions (in-place distillation), accumulating gradients for one update. With `sandwich: families` the
+extremes rotate over the block families step by step (all-conv, all-SSM, all-attention where a
 stage allows the family), so every family is trained at its largest and smallest, and the teacher is the
 family-largest subnet with the lowest label loss so far (the strongest); with `extremes` they are the space's
-largest and smallest subnets every step, the largest being the teacher.
+largest and smallest subnets every step, the largest being the teacher (the default).
+The length is `steps`, or `epochs` of batches; given a time allowance, the run re-plans its length from its
+measured step time so that it ends in time (the cosine schedule then decays over the shorter run).
 Checkpoints every N steps hold the weights, optimizer, schedule and RNG states, so a resumed run
 continues the same trajectory.
 """
@@ -21,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from nas.budget import Deadline
 from nas.data import DataSplits
 from nas.device import autocast, grad_scaler
 from nas.progress import Cancelled, Reporter
@@ -37,12 +40,32 @@ def make_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
-def lr_factor(step: int, cfg: TrainConfig) -> float:
-    """Linear warm-up, then cosine decay to zero."""
-    if step < cfg.warmup_steps:
-        return (step + 1) / cfg.warmup_steps
-    progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+def lr_factor(step: int, warmup: int, total: int) -> float:
+    """Linear warm-up, then cosine decay to zero at `total` steps."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
     return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+class Plan:
+    """How many steps the run takes: planned from the config, shortened to fit a time allowance."""
+
+    REPLAN_EVERY = 10  # steps between re-plans, once the first ones have been timed
+
+    def __init__(self, total: int, deadline: Deadline | None):
+        self.total, self.deadline = total, deadline
+        self.shortened_from: int | None = None
+
+    def replan(self, step: int, steps_timed: int, seconds: float) -> None:
+        """After `steps_timed` steps of this attempt took `seconds`: fit the rest into what is left."""
+        left = self.deadline.left() if self.deadline else None
+        if left is None or steps_timed < self.REPLAN_EVERY or step % self.REPLAN_EVERY:
+            return
+        fits = step + int(left / (seconds / steps_timed))
+        if fits < self.total:
+            self.shortened_from = self.shortened_from or self.total
+            self.total = max(step + 1, fits)
 
 
 def distill_loss(student: Tensor, teacher_probs: Tensor) -> Tensor:
@@ -98,20 +121,22 @@ class BatchSampler:
 
 def train_supernet(
     supernet: HybridSupernet, data: DataSplits, cfg: TrainConfig, workdir: Path, reporter: Reporter | None = None,
-    amp: torch.dtype | None = None,
+    amp: torch.dtype | None = None, deadline: Deadline | None = None,
 ) -> dict[str, float]:
-    """Train `supernet` on normalized `data` (both on one device) for cfg.steps, resuming from workdir's
-    checkpoint; forward passes in `amp` autocast when given."""
+    """Train `supernet` on normalized `data` (both on one device) for the config's length, shortened to end by
+    `deadline`, resuming from workdir's checkpoint; forward passes in `amp` autocast when given. Returns the
+    steps run, the last loss and the seconds all attempts spent training."""
     reporter = reporter or Reporter()
     device = data.x_train.device
     scaler = grad_scaler(device, amp)
     space = supernet.space
+    plan = Plan(cfg.planned_steps(len(data.y_train)), deadline)
     opt = make_optimizer(supernet.parameters(), cfg)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, cfg))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, cfg.warmup_steps, plan.total))
     batches = BatchSampler(len(data.y_train), cfg.batch_size, cfg.seed)
     rng = random.Random(cfg.seed)
     torch.manual_seed(cfg.seed)
-    step = 0
+    step, earlier_seconds = 0, 0.0
     sandwich = Sandwich(supernet, cfg)
     ckpt_path = workdir / CHECKPOINT
     ckpt = load_checkpoint(ckpt_path)
@@ -124,27 +149,30 @@ def train_supernet(
         torch.set_rng_state(ckpt["torch_rng"])
         sandwich.loss = {str(k): float(v) for k, v in ckpt.get("family_loss", {}).items()}
         step = int(ckpt["step"])
+        plan.total = int(ckpt.get("total", plan.total))
+        earlier_seconds = float(ckpt.get("seconds", 0.0))
         reporter.message(f"resumed supernet training from step {step}", step=step)
 
     def checkpoint() -> None:
         save_checkpoint(ckpt_path, guard=reporter.holding, state={
             "model": supernet.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
             "batches": batches.state(), "python_rng": list(rng.getstate()), "torch_rng": torch.get_rng_state(),
-            "step": step, "family_loss": dict(sandwich.loss),
+            "step": step, "family_loss": dict(sandwich.loss), "total": plan.total,
+            "seconds": earlier_seconds + time.perf_counter() - t_start,
         })
 
-    reporter.phase("train", cfg.steps)
+    reporter.phase("train", plan.total)
     if step:
-        reporter.progress("train", step, cfg.steps, {})  # where the resumed run stands
+        reporter.progress("train", step, plan.total, {})  # where the resumed run stands
     supernet.train()
     loss_avg = None
-    t_start, seen = time.perf_counter(), 0
-    while step < cfg.steps:
+    t_start, seen, first_step = time.perf_counter(), 0, step
+    while step < plan.total:
         if reporter.should_stop():
             checkpoint()
             raise Cancelled(f"cancelled at training step {step}")
         idx = batches.next()
-        x, y = data.x_train[idx], data.y_train[idx]
+        x, y = data.train_batch(idx)
         opt.zero_grad(set_to_none=True)
         family = sandwich.family(step)
         with autocast(device, amp):
@@ -172,13 +200,18 @@ def train_supernet(
         seen += len(idx)
         loss_avg = loss.item() if loss_avg is None else 0.9 * loss_avg + 0.1 * loss.item()
         elapsed = time.perf_counter() - t_start
-        reporter.progress("train", step, cfg.steps, {
+        before = plan.total
+        plan.replan(step, step - first_step, elapsed)
+        if plan.total < before and plan.shortened_from == before:
+            reporter.message(f"supernet training shortened from {before} to {plan.total} steps to fit its share of "
+                             "the time budget")
+        reporter.progress("train", step, plan.total, {
             "loss": loss.item(), "loss_avg": loss_avg, "lr": float(sched.get_last_lr()[0]),
             "samples_per_s": seen / elapsed if elapsed > 0 else 0.0,
         })
-        if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+        if step % cfg.checkpoint_every == 0 or step == plan.total:
             checkpoint()
-    return {"steps": step, "loss": loss_avg or 0.0}
+    return {"steps": step, "loss": loss_avg or 0.0, "seconds": earlier_seconds + time.perf_counter() - t_start}
 
 
 def _tuple_state(state) -> tuple:

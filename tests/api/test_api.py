@@ -45,7 +45,8 @@ def test_submit_get_list_and_cancel(admin):
     assert r.status_code == 202
     sid = r.json()["id"]
     body = admin.get(f"/api/v1/searches/{sid}").json()
-    assert body["status"] == "queued" and body["config"]["train"]["steps"] == 400  # defaults filled in
+    assert body["status"] == "queued" and body["config"]["budget"]["minutes"] == 15  # defaults filled in
+    assert body["config"]["train"]["steps"] is None and body["config"]["finalize"]["init"] == "auto"
     assert admin.get("/api/v1/searches", params={"status": "queued"}).json()["total"] == 1
     assert admin.post(f"/api/v1/searches/{sid}/cancel").json()["status"] == "cancelled"
     again = admin.post(f"/api/v1/searches/{sid}/cancel")

@@ -88,3 +88,64 @@ def test_image_folder(tmp_path):
 def test_path_required_for_user_data():
     with pytest.raises(ValueError, match="needs a 'path'"):
         DatasetConfig(name="npz")
+
+
+@pytest.mark.parametrize(("layout", "shape", "expected"), [
+    ("auto", (30, 6, 6, 3), (3, 6, 6)), ("nhwc", (30, 6, 6, 5), (5, 6, 6)), ("auto", (30, 3, 6, 6), (3, 6, 6)),
+    ("nchw", (30, 6, 6, 3), "layout: nhwc")])
+def test_channels_last_images_are_detected_or_named(tmp_path, layout, shape, expected):
+    path = tmp_path / "d.npz"
+    x = np.random.rand(*shape).astype(np.float32)
+    np.savez(path, x=x, y=np.arange(30) % 3)
+    if isinstance(expected, str):  # named channels first: not square, and the message says what to set
+        with pytest.raises(DataError, match=expected):
+            load_dataset(DatasetConfig(name="npz", path=str(path), layout=layout))
+        return
+    data = load_dataset(DatasetConfig(name="npz", path=str(path), layout=layout, test_fraction=0.1))
+    assert data.input_shape == expected
+    if shape[-1] != expected[-1]:  # transposed: channel c of an example is x[..., c]
+        full = np.concatenate([data.x_train.numpy(), data.x_val.numpy(), data.x_test.numpy()])
+        assert sorted(full[:, 0].sum(axis=(1, 2)).round(3)) == sorted(x[..., 0].sum(axis=(1, 2)).round(3))
+
+
+def test_augmentation_changes_training_batches_only_and_resumes_exactly():
+    data = load_dataset(DatasetConfig(name="digits")).normalized()
+    idx = torch.arange(64)
+    torch.manual_seed(0)
+    x, y = data.train_batch(idx)
+    assert x.shape == data.x_train[idx].shape and torch.equal(y, data.y_train[idx])
+    assert not torch.equal(x, data.x_train[idx])  # shifted copies
+    torch.manual_seed(0)
+    assert torch.equal(data.train_batch(idx)[0], x)  # drawn from torch's generator: reproducible
+    plain = load_dataset(DatasetConfig(name="digits", augment={"enabled": False})).normalized()
+    assert torch.equal(plain.train_batch(idx)[0], plain.x_train[idx])
+
+
+def test_image_shift_moves_content_by_at_most_the_allowance():
+    from nas.data.augment import augment
+    from nas.schemas import AugmentConfig
+
+    x = torch.zeros(200, 1, 16, 16)
+    x[:, 0, 8, 8] = 1.0  # one bright pixel in the middle
+    torch.manual_seed(1)
+    out = augment(x, AugmentConfig(shift=0.125))  # up to 2 pixels
+    where = out[:, 0].flatten(1).argmax(1)
+    rows, cols = where // 16, where % 16
+    assert out.sum().item() == 200  # nothing lost or added
+    assert set(rows.tolist()) == set(range(6, 11)) and set(cols.tolist()) == set(range(6, 11))
+
+
+def test_sequence_augmentation_scales_and_adds_noise_without_shifting():
+    from nas.data.augment import augment
+    from nas.schemas import AugmentConfig
+
+    x = torch.zeros(500, 1, 32)
+    x[:, 0, 10] = 1.0
+    torch.manual_seed(2)
+    out = augment(x, AugmentConfig(scale=0.1, noise=0.0))
+    assert torch.all(out[:, 0, 10] >= 0.9 - 1e-6) and torch.all(out[:, 0, 10] <= 1.1 + 1e-6)
+    assert out[:, 0, 10].std() > 0.03 and out[:, 0, :10].abs().max() == 0  # scaled in place, not moved
+    noisy = augment(x, AugmentConfig(scale=0.0, noise=0.5))
+    assert abs((noisy - x).std().item() - 0.5) < 0.02
+    shifted = augment(x, AugmentConfig(scale=0.0, noise=0.0, seq_shift=0.125))  # up to 4 steps
+    assert set(shifted[:, 0].argmax(1).tolist()) == set(range(6, 15))

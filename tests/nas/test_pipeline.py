@@ -145,3 +145,32 @@ def test_trust_picks_span_the_accuracy_range():
     front = cands[-3:]
     picked = pick_archs(cands, front, 6)
     assert [c.arch_id for c in picked] == ["17", "18", "19", "0", "8", "16"]
+
+
+def test_each_finalist_keeps_the_start_inherited_or_scratch_that_validates_better(tmp_path):
+    """init: auto trains every finalist from its inherited weights and from scratch; the better one is kept,
+    exported and tested. A tuner that scores scratch higher for one arch and inherited for the other shows the
+    choice is made per arch, on validation."""
+    from nas.finalize import Trained, local_fine_tuner
+
+    seen: dict = {}
+
+    def favoured(arch_id: str) -> str:  # scratch for the first arch by id, inherited for any other
+        return "scratch" if arch_id == min(k.split(":")[0] for k in seen) else "inherited"
+
+    def tuner(phase, models, data, cfg, reporter, amp, seconds=None):
+        seen.update(models)
+        out = local_fine_tuner(phase, models, data, cfg, reporter, amp, seconds)
+        return {k: Trained(t.metrics | {"val_accuracy": 0.9 if k.split(":")[1] == favoured(k.split(":")[0]) else 0.1})
+                for k, t in out.items()}
+
+    config = tiny_config(finalize={"top_k": 2, "epochs": 1, "init": "auto"}, search={"evaluations": 12})
+    result = run_search(config, RecordingReporter(), tmp_path, tuner=tuner)
+    tuned = {c.arch_id: c for c in result.front if "finetuned_from_scratch" in c.metrics}
+    assert len(seen) == 2 * len(tuned) and {k.split(":")[1] for k in seen} == {"inherited", "scratch"}
+    for arch_id, cand in tuned.items():
+        assert cand.metrics["finetuned_from_scratch"] == float(favoured(arch_id) == "scratch")
+        assert cand.metrics["finetuned_val_accuracy"] == 0.9
+    only = run_search(tiny_config(finalize={"top_k": 1, "epochs": 1, "init": "scratch"}), RecordingReporter(),
+                      tmp_path / "scratch")
+    assert [c.metrics["finetuned_from_scratch"] for c in only.front if "finetuned_epochs" in c.metrics] == [1.0]

@@ -7,7 +7,8 @@ from nas.train import CHECKPOINT, load_checkpoint, train_supernet
 from search_spaces import HybridSupernet, get_space
 
 SPACE = get_space("hybrid-tiny")
-DATA = load_dataset(DatasetConfig(name="digits")).normalized()
+DATA = load_dataset(DatasetConfig(name="digits")).normalized()  # augmented batches (the default)
+PLAIN = load_dataset(DatasetConfig(name="digits", augment={"enabled": False})).normalized()
 CFG = TrainConfig(steps=6, batch_size=16, checkpoint_every=2, warmup_steps=1)
 
 
@@ -51,7 +52,7 @@ def test_resumed_training_continues_the_same_run(tmp_path):
 def test_training_reduces_the_loss(tmp_path):
     net = fresh(0)
     reporter = RecordingReporter()
-    train_supernet(net, DATA, TrainConfig(steps=40, batch_size=64, warmup_steps=2), tmp_path, reporter)
+    train_supernet(net, PLAIN, TrainConfig(steps=40, batch_size=64, warmup_steps=2), tmp_path, reporter)
     losses = [p[3]["loss"] for p in reporter.of("progress")]
     assert sum(losses[-5:]) / 5 < 0.8 * sum(losses[:5]) / 5
     assert all(p[3]["samples_per_s"] > 0 for p in reporter.of("progress"))

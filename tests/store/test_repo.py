@@ -227,3 +227,19 @@ def test_candidates_front_and_pages(db):
         assert repo.candidate(s, search.id, "abcdef1").arch_id == "abcdef" + "1" * 58
         assert repo.get_job(s, search.id[:8]).id == search.id
 
+
+
+def test_the_engines_eta_is_kept_until_the_next_attempt(db):
+    from api.models import eta
+
+    user, _ = make_user(db)
+    submit(db, user)
+    job = repo.claim_next(db, owner="w1", lease_seconds=30)
+    repo.record_progress(db, job_id=job.id, attempt=1, phase="train", step=1, total=9, progress=0.1,
+                         metrics={"eta_s": 600.0})
+    with db.session() as s:
+        row = repo.get_job(s, job.id)
+        assert 590 < eta(row) <= 600  # the engine's estimate, counting down
+    repo.requeue_expired(db, now=utcnow() + timedelta(seconds=60))
+    again = repo.claim_next(db, owner="w2", lease_seconds=30)
+    assert again.eta_at is None  # a new attempt starts with no estimate of its own yet
