@@ -18,19 +18,24 @@ from search_spaces import HybridSupernet, SearchSpaceSpec  # noqa: E402
 DEFAULT = SearchConfig.model_validate({"space": "hybrid-small", "dataset": {"name": "digits"}})
 
 
-def task_config(dataset: str, sandwich: str = "extremes", steps: int = 1500) -> SearchConfig:
-    """`digits` (hybrid-small, the default config) or `seqtask` (hybrid-seq on benchmarks/seqtask.py's task)."""
+def task_config(dataset: str, sandwich: str = "extremes", steps: int | None = None) -> SearchConfig:
+    """`digits` (hybrid-small, the default config) or `seqtask` (hybrid-seq on benchmarks/seqtask.py's task: the
+    two-line config, with the default training length unless `steps` is given)."""
     if dataset == "digits":
         return DEFAULT
     from seqtask import write
 
     path = write(Path("runs/seqtask.npz"))
+    train = {"sandwich": sandwich} | ({"steps": steps} if steps else {})
     return SearchConfig.model_validate({"space": "hybrid-seq", "dataset": {"name": "npz", "path": str(path)},
-                                        "train": {"steps": steps, "sandwich": sandwich}})
+                                        "train": train})
 
 
-def task_workdir(dataset: str, sandwich: str, steps: int) -> Path:
-    return Path("runs/bench-supernet") if dataset == "digits" else Path(f"runs/bench-{dataset}-{sandwich}-{steps}")
+def task_workdir(dataset: str, sandwich: str, steps: int | None) -> Path:
+    """Where a task's supernet is trained; benchmarks/two_line.py's search leaves the default one there."""
+    if dataset == "digits":
+        return Path("runs/bench-supernet")
+    return Path(f"runs/bench-{dataset}-{sandwich}-{steps or 'auto'}")
 
 
 def trained_supernet(workdir: Path, config: SearchConfig = DEFAULT) -> tuple[HybridSupernet, DataSplits, SearchSpaceSpec]:

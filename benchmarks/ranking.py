@@ -21,6 +21,7 @@ from nas.evaluate import Evaluator, accuracy
 from nas.finalize import fine_tune, fresh
 from nas.progress import Reporter
 from nas.schemas import FinalizeConfig
+from nas.train import CHECKPOINT, load_checkpoint
 from search_spaces import count
 
 
@@ -28,7 +29,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--dataset", choices=["seqtask", "digits"], default="seqtask")
     parser.add_argument("--sandwich", choices=["families", "extremes"], default="extremes")
-    parser.add_argument("--steps", type=int, default=1500, help="supernet training steps")
+    parser.add_argument("--steps", type=int, default=None, help="supernet training steps (default: the config's)")
     parser.add_argument("--archs", type=int, default=20)
     parser.add_argument("--epochs", type=int, default=15, help="stand-alone epochs (early stopping on validation)")
     parser.add_argument("--seed", type=int, default=0)
@@ -42,7 +43,8 @@ def main() -> None:
     rng = random.Random(args.seed)
     archs = [space.smallest(), space.largest()] + [space.sample(rng) for _ in range(args.archs - 2)]
     recipe = FinalizeConfig(epochs=args.epochs, lr=2e-3, patience=4)
-    print(f"{space.name} on {args.dataset}, sandwich {args.sandwich}, supernet {args.steps} steps ({train_s:.0f} s); "
+    steps = load_checkpoint(task_workdir(args.dataset, args.sandwich, args.steps) / CHECKPOINT)["step"]
+    print(f"{space.name} on {args.dataset}, sandwich {args.sandwich}, supernet {steps} steps ({train_s:.0f} s); "
           f"{len(archs)} archs, stand-alone up to {args.epochs} epochs each; accuracy on {len(data.y_test)} test items")
     print(f"{'arch':<14} {'types':<24} {'MACs':>10} {'supernet':>9} {'stand-alone':>12} {'train s':>8}")
     ours, theirs = [], []

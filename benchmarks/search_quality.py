@@ -27,7 +27,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--dataset", choices=["seqtask", "digits"], default="digits")
     parser.add_argument("--sandwich", choices=["families", "extremes"], default="extremes")
-    parser.add_argument("--steps", type=int, default=1500, help="supernet training steps (seqtask)")
+    parser.add_argument("--steps", type=int, default=None, help="supernet training steps (seqtask; default: the "
+                                                                   "two-line config's length)")
     parser.add_argument("--evaluations", type=int, default=100)
     parser.add_argument("--screen", type=int, default=1, help="NSGA-II pre-screening factor (1: off)")
     parser.add_argument("--seeds", type=int, default=3)

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from nas.data import DataSplits
+from nas.data.splits import Inputs
 from search_spaces import Arch, HybridSupernet, count
 from search_spaces.memory import memory_metrics
 
@@ -35,7 +36,7 @@ def recalibrate_bn(model: nn.Module, x: Tensor, batch_size: int) -> None:
 
 
 @torch.no_grad()
-def accuracy(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 512) -> float:
+def accuracy(model: nn.Module, x: Inputs, y: Tensor, batch_size: int = 512) -> float:
     model.eval()
     correct = 0
     for start in range(0, len(x), batch_size):
@@ -51,9 +52,16 @@ class AccuracyScorer:
     """Validation accuracy of archs of one trained supernet: extract, recalibrate BN, score. Small enough to
     ship to evaluation workers (the supernet and the few tensors it needs, not the dataset)."""
 
-    def __init__(self, supernet: HybridSupernet, calibration: Tensor, x_val: Tensor, y_val: Tensor, batch_size: int):
+    def __init__(self, supernet: HybridSupernet, calibration: Tensor, x_val: Inputs, y_val: Tensor, batch_size: int):
         self.supernet, self.calibration, self.x_val, self.y_val = supernet, calibration, x_val, y_val
         self.batch_size = batch_size
+
+    def portable(self) -> AccuracyScorer:
+        """This scorer with its validation inputs in memory, for workers on machines that may not have the
+        dataset's file (a dataset read a batch at a time otherwise travels as its path)."""
+        if isinstance(self.x_val, Tensor):
+            return self
+        return AccuracyScorer(self.supernet, self.calibration, self.x_val.materialize(), self.y_val, self.batch_size)
 
     def subnet(self, arch: Arch) -> nn.Module:
         """The static network of `arch` with inherited weights and recalibrated BN, in eval mode."""

@@ -49,6 +49,9 @@ class DatasetConfig(_Config):
     layout: Literal["auto", "nchw", "nhwc"] = Field(
         "auto", description="4-D npz images: channels first (nchw) or last (nhwc); auto takes a last axis of 1, 3 or 4 "
                             "after two equal ones as channels")
+    in_memory: bool | None = Field(None, description=(
+        "hold the inputs in memory (fast); false reads them a batch at a time (a memory-mapped npz, folder images "
+        "decoded when read), so memory is bounded by the batch; default: in memory up to 1 GiB of float32 inputs"))
     augment: AugmentConfig = Field(default_factory=lambda: AugmentConfig(),
                                    description="training-time augmentation (supernet and finalists)")
     seed: int = 0

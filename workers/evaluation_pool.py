@@ -70,7 +70,7 @@ def start_actors(scorer: AccuracyScorer, size: int, cuda: bool = False,
                  timeout: float = ACTOR_START_SECONDS) -> RayPool | None:
     """`size` evaluation actors spread over the nodes, each given `scorer` once; those not running within
     `timeout` (the cluster is busy) are given up. None when none started."""
-    shared = ray.put(scorer)
+    shared = ray.put(scorer.portable())
     options = {"scheduling_strategy": "SPREAD"} | ({"num_gpus": 1} if cuda else {})
     actor_class = EvaluationActor.options(**options)  # type: ignore[attr-defined]
     actors = [actor_class.remote(shared) for _ in range(size)]

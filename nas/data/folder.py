@@ -1,4 +1,4 @@
-"""Image folders: one sub-folder per class, images read with Pillow."""
+"""Image folders: one sub-folder per class, images read with Pillow (decoded on demand by `ImageSource`)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,16 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from nas.data.lazy import ImageSource
 from nas.data.splits import DataError
 
 EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
 
-def load_folder(path: str, image_size: int | None) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Images (N, C, S, S) in [0, 1] (C = 1 if every image is greyscale, else 3), labels, class names."""
+def folder_source(path: str, image_size: int | None) -> tuple[ImageSource, np.ndarray, list[str]]:
+    """The folder's images as a source of (C, S, S) examples in [0, 1] (C = 1 if every image is greyscale,
+    else 3; S = `image_size`, default the first image's width), their labels and the class names. Only the
+    images' headers are read here."""
     root = Path(path)
     if not root.is_dir():
         raise DataError(f"image folder not found: {path}")
@@ -24,23 +27,21 @@ def load_folder(path: str, image_size: int | None) -> tuple[np.ndarray, np.ndarr
     empty = [c for c, fs in files.items() if not fs]
     if empty:
         raise DataError(f"{path}: class folders without images: {empty}")
-    images: list[Image.Image] = []
-    labels: list[int] = []
-    for label, cls in enumerate(classes):
-        for f in files[cls]:
-            try:
-                with Image.open(f) as im:
-                    images.append(im.convert("L") if im.mode in ("L", "1") else im.convert("RGB"))
-            except (UnidentifiedImageError, OSError) as err:
-                raise DataError(f"{f}: not a readable image ({err})") from None
-            labels.append(label)
-    size = image_size or images[0].size[0]
-    grey = all(im.mode == "L" for im in images)
-    arrays = []
-    for image in images:
-        pixels = image.convert("L" if grey else "RGB")
-        if pixels.size != (size, size):
-            pixels = pixels.resize((size, size), Image.Resampling.BILINEAR)
-        a = np.asarray(pixels, dtype=np.float32) / 255.0
-        arrays.append(a[None] if grey else a.transpose(2, 0, 1))
-    return np.stack(arrays), np.asarray(labels, dtype=np.int64), classes
+    every = [f for c in classes for f in files[c]]
+    labels = np.asarray([label for label, c in enumerate(classes) for _ in files[c]], dtype=np.int64)
+    modes, size = [], image_size
+    for f in every:
+        try:
+            with Image.open(f) as im:  # the header only: no pixels are decoded
+                modes.append(im.mode)
+                size = size or im.size[0]
+        except (UnidentifiedImageError, OSError) as err:
+            raise DataError(f"{f}: not a readable image ({err})") from None
+    assert size is not None
+    return ImageSource(every, size, grey=all(m in ("L", "1") for m in modes)), labels, classes
+
+
+def load_folder(path: str, image_size: int | None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Every image decoded: (N, C, S, S) in [0, 1], labels, class names."""
+    source, labels, classes = folder_source(path, image_size)
+    return source.read(np.arange(len(source))), labels, classes

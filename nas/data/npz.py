@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nas.data.lazy import ArraySource, chunks, member_memmap
 from nas.data.splits import DataError, as_channels_first, check_labels
 
 ARRAYS = ("x", "y", "x_test", "y_test")
@@ -62,21 +63,77 @@ def inspect_npz(path: str, limits: NpzLimits, source: str) -> dict[str, tuple[tu
     return found
 
 
+def checked_members(path: str, limits: NpzLimits, source: str) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """The wanted members' (shape, dtype), after the checks that need no array data."""
+    file = Path(path)
+    if not file.is_file():
+        raise DataError(f"npz file not found: {path}")
+    found = inspect_npz(str(file), limits, source)
+    missing = [k for k in ("x", "y") if k not in found]
+    if missing:
+        raise DataError(f"{source}: missing arrays {missing}; found {sorted(found)}")
+    if ("x_test" in found) != ("y_test" in found):
+        raise DataError(f"{source}: give both x_test and y_test, or neither")
+    return found
+
+
+def input_bytes(path: str, limits: NpzLimits | None = None) -> int:
+    """What the file's inputs (x and x_test) take as float32, from their headers."""
+    found = checked_members(path, limits or NpzLimits(), path)
+    return sum(4 * int(np.prod(found[k][0], dtype=np.int64)) for k in ("x", "x_test") if k in found)
+
+
+def npz_sources(
+    path: str, kind: str | None, limits: NpzLimits | None = None, layout: str = "auto", source: str | None = None,
+) -> tuple[ArraySource, np.ndarray, ArraySource | None, np.ndarray | None]:
+    """The file's inputs as memory-mapped sources (read a batch at a time) and its labels, checked like
+    `load_npz` checks the arrays it reads, one chunk at a time; `source` names the file in messages."""
+    limits = limits or NpzLimits()
+    name = source or path
+    found = checked_members(path, limits, name)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            labels = {k: data[k] for k in ("y", "y_test") if k in found}
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
+        raise DataError(f"{name}: not a readable .npz file of plain arrays ({err})") from None
+    x = _source(path, "x", kind, layout, name)
+    y = _labels(labels["y"], len(x), limits, name)
+    x_test = y_test = None
+    if "x_test" in found:
+        x_test = _source(path, "x_test", kind, layout, name)
+        y_test = _labels(labels["y_test"], len(x_test), limits, f"{name} (y_test)", need_two=False)
+        if x_test.shape != x.shape:
+            raise DataError(f"{name}: x_test has shape {x_test.shape} per example, x has {x.shape}")
+    return x, y, x_test, y_test
+
+
+def unpacked_copies(path: str) -> list[Path]:
+    """The .npy files `npz_sources` unpacked beside a compressed file."""
+    file = Path(path)
+    return [file.with_name(f"{file.name}.{name}.npy") for name in ARRAYS if file.with_name(f"{file.name}.{name}.npy").exists()]
+
+
+def _source(path: str, name: str, kind: str | None, layout: str, file: str) -> ArraySource:
+    where = file if name == "x" else f"{file} ({name})"
+    shape = member_memmap(path, name).shape
+    if len(shape) < 2 or shape[0] == 0:
+        raise DataError(f"{where}: no examples" if shape and shape[0] == 0 else
+                        f"{where}: inputs must be (N,L), (N,C,L), (N,H,W), (N,C,H,W) or (N,H,W,C); got shape {shape}")
+    source = ArraySource(path, name, layout, kind)
+    for x in chunks(source, np.arange(len(source))):
+        if not np.isfinite(x).all():
+            raise DataError(f"{where}: inputs contain NaN or infinite values")
+    return source
+
+
 def load_npz(
     path: str, kind: str | None, limits: NpzLimits | None = None, source: str | None = None, layout: str = "auto",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
     """The arrays of an .npz file, checked; `source` names the file in messages (default: its path)."""
     file = Path(path)
-    if not file.is_file():
-        raise DataError(f"npz file not found: {path}")
     limits = limits or NpzLimits()
     path = source or path
-    found = inspect_npz(str(file), limits, path)
-    missing = [k for k in ("x", "y") if k not in found]
-    if missing:
-        raise DataError(f"{path}: missing arrays {missing}; found {sorted(found)}")
-    if ("x_test" in found) != ("y_test" in found):
-        raise DataError(f"{path}: give both x_test and y_test, or neither")
+    found = checked_members(str(file), limits, path)
     try:
         with np.load(file, allow_pickle=False) as data:  # never unpickle user files
             arrays = {k: data[k] for k in found}

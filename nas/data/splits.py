@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Union
 
 import numpy as np
 import torch
@@ -12,18 +13,24 @@ from nas.data.augment import augment
 from nas.schemas import AugmentConfig
 from search_spaces.errors import UserError
 
+if TYPE_CHECKING:
+    from nas.data.lazy import LazyInputs
+
 
 class DataError(UserError):
     """A dataset cannot be used; the message says what is wrong with it."""
 
 
+Inputs = Union[Tensor, "LazyInputs"]  # in memory, or read a batch at a time (nas/data/lazy.py)
+
+
 @dataclass
 class DataSplits:
-    x_train: Tensor
+    x_train: Inputs
     y_train: Tensor
-    x_val: Tensor
+    x_val: Inputs
     y_val: Tensor
-    x_test: Tensor
+    x_test: Inputs
     y_test: Tensor
     num_classes: int
     mean: list[float]  # per channel, from the training split
@@ -43,14 +50,16 @@ class DataSplits:
         x = self.x_train[idx]
         return (augment(x, self.augment) if self.augment is not None else x), self.y_train[idx]
 
-    def normalize(self, x: Tensor) -> Tensor:
+    def normalize(self, x: Inputs) -> Inputs:
+        if not isinstance(x, Tensor):
+            return x.normalized(self.mean, self.std)  # normalized as each batch is read
         shape = (1, len(self.mean)) + (1,) * (x.dim() - 2)
         mean = torch.tensor(self.mean).reshape(shape)
         std = torch.tensor(self.std).reshape(shape)
         return (x - mean) / std
 
     def to(self, device: torch.device | str) -> DataSplits:
-        """The same splits with every tensor on `device` (datasets here fit in a device's memory)."""
+        """The same splits with every tensor on `device` (inputs read a batch at a time go there per batch)."""
         return DataSplits(self.x_train.to(device), self.y_train.to(device), self.x_val.to(device), self.y_val.to(device),
                           self.x_test.to(device), self.y_test.to(device), self.num_classes, self.mean, self.std,
                           self.augment)
@@ -105,13 +114,8 @@ def held_out_size(n: int, fraction: float) -> int:
     return max(1, int(round(n * fraction)))
 
 
-def make_splits(
-    x: np.ndarray, y: np.ndarray, x_test: np.ndarray | None, y_test: np.ndarray | None,
-    val_fraction: float, test_fraction: float, seed: int, source: str,
-) -> DataSplits:
-    """Seeded, stratified-by-shuffle splits; normalization statistics from the training part only."""
-    if not np.isfinite(x).all():
-        raise DataError(f"{source}: inputs contain NaN or infinite values")
+def class_count(y: np.ndarray, y_test: np.ndarray | None, source: str) -> int:
+    """The number of classes the labels name; every class needs a training example, and there must be two."""
     num_classes = int(max(y.max(), y_test.max() if y_test is not None and len(y_test) else 0)) + 1
     counts = np.bincount(y, minlength=num_classes)
     empty = [c for c in range(num_classes) if counts[c] == 0]
@@ -119,16 +123,35 @@ def make_splits(
         raise DataError(f"{source}: classes {empty} have no training examples (labels must be 0..{num_classes - 1})")
     if num_classes < 2:
         raise DataError(f"{source}: need at least 2 classes")
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(y))
-    if x_test is None:
-        n_test = held_out_size(len(y), test_fraction)
+    return num_classes
+
+
+def split_rows(n: int, test_given: bool, val_fraction: float, test_fraction: float, seed: int,
+               source: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Seeded (train, validation, test) row indices of `n` examples; test is None when a test split is given."""
+    order = np.random.default_rng(seed).permutation(n)
+    test_idx = None
+    if not test_given:
+        n_test = held_out_size(n, test_fraction)
         test_idx, order = order[:n_test], order[n_test:]
-        x_test, y_test = x[test_idx], y[test_idx]
     n_val = held_out_size(len(order), val_fraction)
     val_idx, train_idx = order[:n_val], order[n_val:]
     if len(train_idx) < 2:
-        raise DataError(f"{source}: too few examples ({len(y)}) to split into train / validation / test")
+        raise DataError(f"{source}: too few examples ({n}) to split into train / validation / test")
+    return train_idx, val_idx, test_idx
+
+
+def make_splits(
+    x: np.ndarray, y: np.ndarray, x_test: np.ndarray | None, y_test: np.ndarray | None,
+    val_fraction: float, test_fraction: float, seed: int, source: str,
+) -> DataSplits:
+    """Seeded, stratified-by-shuffle splits; normalization statistics from the training part only."""
+    if not np.isfinite(x).all():
+        raise DataError(f"{source}: inputs contain NaN or infinite values")
+    num_classes = class_count(y, y_test, source)
+    train_idx, val_idx, test_idx = split_rows(len(y), x_test is not None, val_fraction, test_fraction, seed, source)
+    if test_idx is not None:
+        x_test, y_test = x[test_idx], y[test_idx]
     x_train = x[train_idx]
     axes = (0,) + tuple(range(2, x.ndim))
     mean = x_train.mean(axis=axes)

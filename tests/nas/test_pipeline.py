@@ -174,3 +174,32 @@ def test_each_finalist_keeps_the_start_inherited_or_scratch_that_validates_bette
     only = run_search(tiny_config(finalize={"top_k": 1, "epochs": 1, "init": "scratch"}), RecordingReporter(),
                       tmp_path / "scratch")
     assert [c.metrics["finetuned_from_scratch"] for c in only.front if "finetuned_epochs" in c.metrics] == [1.0]
+
+
+def test_a_search_runs_on_a_dataset_read_a_batch_at_a_time(tmp_path):
+    import numpy as np
+    import torch
+
+    from nas.data import load_digits
+    from nas.data.lazy import LazyInputs
+
+    x, y = load_digits()
+    path = tmp_path / "digits.npz"
+    np.savez_compressed(path, x=x.transpose(0, 2, 3, 1), y=y)  # channels-last, as many image datasets come
+    dataset = {"name": "npz", "path": str(path), "in_memory": False, "layout": "nhwc"}
+    config = tiny_config(dataset=dataset, finalize={"top_k": 1, "epochs": 1, "init": "inherited"})
+    result = run_search(config, RecordingReporter(), tmp_path / "run")
+    assert result.front and all(0 <= c.metrics["test_accuracy"] <= 1 for c in result.front)
+    held = run_search(tiny_config(dataset=dataset | {"in_memory": True}, finalize=config.finalize.model_dump()),
+                      RecordingReporter(), tmp_path / "held")
+    assert [c.metrics["accuracy"] for c in held.candidates] == pytest.approx(
+        [c.metrics["accuracy"] for c in result.candidates], abs=0.02)  # the same search, give or take float order
+    import pickle
+
+    from nas.data import load_dataset
+    from nas.schemas import DatasetConfig
+
+    data = load_dataset(DatasetConfig(**dataset)).normalized()
+    assert isinstance(data.x_val, LazyInputs)
+    again = pickle.loads(pickle.dumps(data.x_val))  # what a Ray worker receives: the file, reopened
+    assert torch.equal(again[:5], data.x_val[:5])
