@@ -46,10 +46,13 @@ fuzz: setup
 bench: setup
 	$(BIN)/python benchmarks/supernet_overhead.py
 	$(BIN)/python benchmarks/search_quality.py
+	$(BIN)/python benchmarks/two_line.py --workdir runs/bench-seqtask-extremes-auto  # a fresh folder: it is timed
+	$(BIN)/python benchmarks/search_quality.py --dataset seqtask --screen 10
 	$(BIN)/python benchmarks/ranking.py
 	@command -v hey >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq hey >/dev/null)
 	$(BIN)/python benchmarks/api_load.py
 	$(BIN)/python benchmarks/latency_predict.py
+	$(BIN)/python benchmarks/scale.py
 	$(BIN)/python benchmarks/latency_accuracy.py
 
 clean:

@@ -24,7 +24,10 @@ class JobOut(BaseModel):
     step: int
     total: int
     progress: float
-    eta_seconds: float | None
+    eta_seconds: float | None = Field(description=(
+        "seconds until the job ends: for a search under a time budget the engine's own estimate (the current phase "
+        "at its rate, the phases after it at their share of the budget; a phase that finishes early ends the search "
+        "sooner), else extrapolated from the progress so far; null when not running"))
     attempt: int
     max_attempts: int
     best: dict[str, Any]

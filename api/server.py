@@ -39,7 +39,8 @@ def queue_demo(app_db, settings: Settings) -> str | None:
         admin = repo.user_by_name(s, "admin")
         if admin is None or repo.list_jobs(s, owner=admin, kind="search", limit=1)[1]:
             return None
-        config = SearchConfig.model_validate({"space": "hybrid-small", "dataset": {"name": "digits"}})
+        config = SearchConfig.model_validate({"space": "hybrid-small", "dataset": {"name": "digits"},
+                                              "budget": {"minutes": 5}})  # configs/default.yaml: a quick look
         job, _ = repo.submit_job(s, owner_id=admin.id, config=config.model_dump(mode="json"), name="demo: digits",
                                  max_attempts=settings.max_attempts)
         return job.id

@@ -33,7 +33,7 @@ from nas.schemas import SearchConfig
 
 SMALL_SEARCH = {"space": "hybrid-small", "dataset": {"name": "digits"}, "search": {"workers": 1},
                 "budget": {"minutes": None}, "train": {"steps": 400},
-                "finalize": {"epochs": 5, "patience": 3, "init": "inherited"}}
+                "finalize": {"epochs": 5, "patience": 3, "init": "inherited"}, "trust": {"enabled": False}}
 
 
 def evaluation_phase(workdir: Path, archs: int) -> None:

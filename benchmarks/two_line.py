@@ -44,6 +44,8 @@ def main() -> None:
     path = write(Path("runs/seqtask.npz"))
     config = SearchConfig.model_validate({"space": "hybrid-seq", "dataset": {"name": "npz", "path": str(path)}})
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="two-line-"))
+    if (workdir / "result.json").exists():
+        raise SystemExit(f"{workdir} holds a finished search; its wall time would not be measured: choose a new folder")
     t0 = time.perf_counter()
     result = run_search(config, workdir=workdir)
     wall = time.perf_counter() - t0

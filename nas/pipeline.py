@@ -181,7 +181,7 @@ def run_search(config: SearchConfig, reporter: Reporter | None = None, workdir: 
     trains the finalists (default: one after another, in this process)."""
     workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="nas-run-"))
     claim_workdir(workdir, config)
-    budget = Budget(config.budget.minutes, SHARES_WITH_TRUST if config.trust.enabled else SHARES)
+    budget = Budget(config.budget.minutes, SHARES_WITH_TRUST if config.trust.enabled is True else SHARES)
     reporter = _Eta(reporter or Reporter(), budget)
     budget.spend_earlier(earlier_training_seconds(workdir))
     timings: dict[str, float] = {}
@@ -225,7 +225,7 @@ def run_search(config: SearchConfig, reporter: Reporter | None = None, workdir: 
     front = finalize_front(front, evaluator, config, data, workdir, reporter, tuner, budget.start("finetune").left())
     timings["finalize_s"] = time.perf_counter() - t2
     trust = None
-    if config.trust.enabled:
+    if trust_wanted(config, front, budget, reporter):
         t3 = time.perf_counter()
         trust = trust_report(candidates, front, evaluator, data, config.trust, tuner, reporter, amp,
                              budget.start("trust").left())
@@ -274,6 +274,23 @@ def train_finalists(
         key = f"{c.arch_id}:{best}"
         models[c.arch_id], tuned[c.arch_id], picked[c.arch_id] = starts[key], trained[key], best
     return models, tuned, picked
+
+
+def trust_wanted(config: SearchConfig, front: list[Candidate], budget: Budget, reporter: Reporter) -> bool:
+    """Whether to make the trust report: when asked to, or by default when the budget allows: the time left is
+    at least `trust.archs` times the mean training time of a finalist (their trainings are the estimate)."""
+    if config.trust.enabled is not None:
+        return config.trust.enabled
+    left = budget.remaining()
+    took = [c.metrics["finetuned_seconds"] for c in front if "finetuned_seconds" in c.metrics]
+    if left is None or not took:
+        return False
+    needed = config.trust.archs * sum(took) / len(took)
+    if left < needed:
+        reporter.message(f"no trust report: {left:.0f} s of the budget are left and it would take about "
+                         f"{needed:.0f} s (trust: {{enabled: true}} makes one anyway)")
+        return False
+    return True
 
 
 def finalize_front(

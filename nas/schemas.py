@@ -136,8 +136,10 @@ class FinalizeConfig(_Config):
 class TrustConfig(_Config):
     """The trust report (nas/trust.py): archs of the search trained from scratch, their ranking compared."""
 
-    enabled: bool = Field(False, description="after the search, train `archs` candidates from scratch and report "
-                                             "Kendall tau / Spearman rho against the supernet's ranking")
+    enabled: bool | None = Field(None, description=(
+        "after the search, train `archs` candidates from scratch and report Kendall tau / Spearman rho against the "
+        "supernet's ranking; default: when the budget allows (the time left after the finalists is at least `archs` "
+        "times what one finalist's training took)"))
     archs: int = Field(8, ge=3, le=200, description="front and off-front candidates, spread over the accuracy range")
     epochs: int = Field(20, ge=1, le=10_000, description="at most this many epochs each (early stopping on validation)")
     patience: int = Field(4, ge=1, le=10_000)

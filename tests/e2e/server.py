@@ -18,6 +18,7 @@ TINY_SEARCH = {
     "train": {"steps": 40, "batch_size": 32, "checkpoint_every": 5, "warmup_steps": 2},
     "search": {"evaluations": 6, "population": 3, "bn_batches": 2},
     "finalize": {"enabled": True, "top_k": 1, "epochs": 1},
+    "trust": {"enabled": False},
 }
 
 

@@ -101,3 +101,25 @@ def test_finalists_stop_when_their_time_is_spent_and_share_what_is_left():
     assert [t.metrics["epochs"] for t in trained.values()] == [0, 0, 0]
     unlimited = fine_tune(net, DATA, FinalizeConfig(epochs=2, patience=5), Reporter())
     assert unlimited["epochs"] == 2
+
+
+def test_the_trust_report_follows_by_default_when_the_budget_allows():
+    from nas.pipeline import trust_wanted
+    from nas.schemas import Candidate
+    from tests.nas.conftest import tiny_config
+
+    clock = FakeClock()
+    budget = Budget(10, SHARES, clock)
+    front = [Candidate(arch_id="a", arch={}, metrics={"finetuned_seconds": 30.0}),
+             Candidate(arch_id="b", arch={}, metrics={"finetuned_seconds": 50.0})]
+    auto = tiny_config(trust={"enabled": None, "archs": 8})  # 8 x 40 s = 320 s wanted
+    reporter = RecordingReporter()
+    clock.now = 200  # 400 s left
+    assert trust_wanted(auto, front, budget, reporter)
+    clock.now = 400  # 200 s left
+    assert not trust_wanted(auto, front, budget, reporter)
+    assert "no trust report: 200 s of the budget are left" in reporter.of("message")[0]
+    assert trust_wanted(tiny_config(trust={"enabled": True}), front, budget, reporter)  # asked for: always
+    assert not trust_wanted(auto, [], budget, reporter)  # no finalist trained: nothing to estimate from
+    assert not trust_wanted(tiny_config(trust={"enabled": None}, budget={"minutes": None}), front,
+                            Budget(None, SHARES), reporter)  # no budget: only when asked for

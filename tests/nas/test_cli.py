@@ -54,6 +54,7 @@ def test_killed_search_resumes_from_its_last_checkpoint(tmp_path):
         "space": "hybrid-tiny", "dataset": {"name": "digits"},
         "train": {"steps": 400, "batch_size": 16, "checkpoint_every": 10},
         "search": {"evaluations": 6, "population": 2}, "finalize": {"enabled": True, "top_k": 1, "epochs": 1},
+        "trust": {"enabled": False},
     }
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(config))

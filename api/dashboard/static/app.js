@@ -71,7 +71,7 @@ const NAS = (() => {
       budget: { minutes: f.get("minutes") ? Number(f.get("minutes")) : null },
       search: { evaluations: Number(f.get("evaluations")), strategy: f.get("strategy") },
       finalize: { enabled: f.get("finalize") === "on" },
-      trust: { enabled: f.get("trust") === "on" },
+      trust: f.get("trust") ? { enabled: f.get("trust") === "on" } : {},
     };
     for (const k of ["accuracy", "macs", "params"]) {
       const v = f.get("c_" + k);
