@@ -19,7 +19,7 @@ import numpy as np
 from scipy.stats import kendalltau
 from sklearn.ensemble import GradientBoostingRegressor
 
-from nas.search.pareto import non_dominated_sort
+from nas.search.pareto import hypervolume, non_dominated_sort
 from nas.search.strategies import Strategy
 from search_spaces import Arch, SearchSpaceSpec
 
@@ -112,17 +112,30 @@ class Screened(Strategy):
 
     def _most_promising(self, proposals: list[Arch]) -> Arch:
         """The proposal of best Pareto rank among the proposals and the archs evaluated so far (predicted
-        accuracy, exact costs); infeasible ones only when nothing else is left; ties at random."""
+        accuracy, exact costs), and within that rank the one whose predicted point adds the most hypervolume to
+        the front so far (so it fills the front's widest gap rather than crowd a dense part); infeasible ones
+        only when nothing else is left; ties at random."""
         costs = [self.cost(a) for a in proposals]
         predicted = self.predictor.predict(proposals, costs)
         scored = [c | {"accuracy": float(p)} for c, p in zip(costs, predicted, strict=True)]
         feasible = [i for i, m in enumerate(scored) if self.objectives.feasible(m)] or list(range(len(scored)))
         known = [m for _, m in self.evaluated.values() if self.objectives.feasible(m)]
-        points = np.stack([self.objectives.minimized(m) for m in [scored[i] for i in feasible] + known])
-        ranks = non_dominated_sort(points)
-        for front in ranks:
-            mine = [feasible[i] for i in front if i < len(feasible)]
+        mine_points = np.stack([self.objectives.minimized(scored[i]) for i in feasible])
+        known_points = np.stack([self.objectives.minimized(m) for m in known]) if known else mine_points[:0]
+        points = np.concatenate([mine_points, known_points])
+        for front in non_dominated_sort(points):
+            mine = [i for i in front if i < len(feasible)]
             if mine:
-                return proposals[self.rng.choice(mine)]
+                gains = improvements(mine_points[mine], known_points, points)
+                best = [m for m, g in zip(mine, gains, strict=True) if g >= max(gains) - 1e-12]
+                return proposals[feasible[self.rng.choice(best)]]
         return proposals[feasible[0]]
 
+
+def improvements(candidates: np.ndarray, front: np.ndarray, everything: np.ndarray) -> list[float]:
+    """The hypervolume each candidate point alone adds to `front` (minimization), against a reference just
+    beyond the worst of `everything` on each axis. Axes keep their units: scaling one scales every volume alike."""
+    span = everything.max(axis=0) - everything.min(axis=0)
+    reference = everything.max(axis=0) + 0.1 * np.where(span > 0, span, 1.0)
+    base = hypervolume(front, reference) if len(front) else 0.0
+    return [hypervolume(np.vstack([front, c[None]]), reference) - base for c in candidates]

@@ -128,3 +128,30 @@ def test_the_predictor_learns_a_smooth_accuracy_and_reports_its_held_out_quality
     assert quality is not None and quality["samples"] == len(archs)
     assert quality["kendall_tau"] > 0.5 and quality["rmse"] < 0.05  # accuracy grows with MACs, plus 5% noise
     assert held_out_quality(SPACE, archs[:5], metrics[:5]) is None  # too few to say
+
+
+def test_prescreening_prefers_the_proposal_that_fills_the_fronts_widest_gap():
+    """Two proposals are both predicted off the front's dominated region; the one in its widest gap adds more
+    hypervolume and is handed on."""
+    import numpy as np
+
+    from nas.search.surrogate import Screened, improvements
+
+    front = np.array([[0.2, 10.0], [0.5, 1.0]])  # (error, MACs): a wide gap between the two
+    gap, crowd = np.array([0.3, 5.0]), np.array([0.48, 1.2])
+    everything = np.vstack([front, gap, crowd])
+    g_gap, g_crowd = improvements(np.stack([gap, crowd]), front, everything)
+    assert g_gap > g_crowd > 0
+
+    objectives = Objectives(["accuracy", "macs"])
+    settings = SearchSettings(strategy="random", evaluations=10, seed=0)
+    rng = random.Random(1)
+    archs = list({a.id: a for a in (SPACE.sample(rng) for _ in range(6))}.values())[:4]
+    macs = {archs[0].id: 10.0, archs[1].id: 1.0, archs[2].id: 5.0, archs[3].id: 1.2}
+    accuracy = {archs[0].id: 0.8, archs[1].id: 0.5, archs[2].id: 0.7, archs[3].id: 0.52}
+    screened = Screened(make_strategy(SPACE, objectives, settings), lambda a: {"macs": macs[a.id], "params": 1.0},
+                        factor=2, min_evaluations=1)
+    screened.resume([(a, {"accuracy": accuracy[a.id], "macs": macs[a.id]}) for a in archs[:2]])
+    screened.predictor.predict = lambda props, costs: np.array([accuracy[a.id] for a in props])  # type: ignore
+    assert screened._most_promising([archs[3], archs[2]]) is archs[2]
+    assert screened._most_promising([archs[2], archs[3]]) is archs[2]
