@@ -33,7 +33,7 @@ from nas.search.loop import front_of, run_strategy
 from nas.search.objectives import MAXIMIZE
 from nas.search.strategies import StudyRef
 from nas.search.surrogate import Screened, held_out_quality
-from nas.train import CHECKPOINT, load_checkpoint, train_supernet
+from nas.train import train_supernet
 from nas.trust import trust_report
 from search_spaces import Arch, HybridSupernet, SearchSpaceSpec, UserError
 
@@ -134,12 +134,6 @@ class _Eta(ForwardingReporter):
         super().progress(name, step, total, metrics if eta is None else (metrics or {}) | {"eta_s": eta})
 
 
-def earlier_training_seconds(workdir: Path) -> float:
-    """Seconds earlier attempts of this run spent training the supernet (from its checkpoint)."""
-    ckpt = load_checkpoint(workdir / CHECKPOINT)
-    return float(ckpt.get("seconds", 0.0)) if ckpt else 0.0
-
-
 class _CandidateLog(ForwardingReporter):
     """Appends each new candidate to candidates.jsonl (so a rerun skips its evaluation), then forwards."""
 
@@ -183,7 +177,6 @@ def run_search(config: SearchConfig, reporter: Reporter | None = None, workdir: 
     claim_workdir(workdir, config)
     budget = Budget(config.budget.minutes, SHARES_WITH_TRUST if config.trust.enabled is True else SHARES)
     reporter = _Eta(reporter or Reporter(), budget)
-    budget.spend_earlier(earlier_training_seconds(workdir))
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     device = resolve_device(config.compute.device)
@@ -194,7 +187,7 @@ def run_search(config: SearchConfig, reporter: Reporter | None = None, workdir: 
 
     torch.manual_seed(config.train.seed)
     supernet = HybridSupernet.from_spec(space).to(device)
-    train_supernet(supernet, data, config.train, workdir, reporter, amp=amp, deadline=budget.start("train"))
+    train_supernet(supernet, data, config.train, workdir, reporter, amp=amp, budget=budget)
     save_tensors(workdir / SUPERNET_WEIGHTS, supernet, guard=reporter.holding)
     supernet.eval()
     timings["train_s"] = time.perf_counter() - t0

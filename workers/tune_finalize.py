@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import ray
 import torch
 from ray import tune
 from safetensors.torch import load_file
@@ -99,8 +100,6 @@ def trial_seconds(seconds: float | None, trials: int, cuda: bool) -> float | Non
     GPUs) allow, in waves beyond that, so each gets the phase's time divided by the number of waves."""
     if seconds is None:
         return None
-    import ray
-
     free = ray.available_resources().get("GPU" if cuda else "CPU", 0.0)
     at_once = max(1, min(trials, int(free)))
     return seconds / math.ceil(trials / at_once)

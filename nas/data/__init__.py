@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from nas.data.digits import DIGITS_COUNT, load_digits
-from nas.data.folder import folder_source, load_folder
-from nas.data.lazy import Source, lazy_splits
+from nas.data.folder import folder_source
+from nas.data.lazy import lazy_splits
 from nas.data.npz import input_bytes, load_npz, npz_sources
 from nas.data.splits import DataError, DataSplits, held_out_size, make_splits
 from nas.schemas import DatasetConfig, SearchConfig
@@ -25,56 +27,43 @@ def prepare(config: SearchConfig) -> tuple[DataSplits, SearchSpaceSpec]:
 IN_MEMORY_LIMIT = 1024**3  # float32 inputs up to this size are held in memory when `in_memory` is not given
 
 
-def in_memory(cfg: DatasetConfig) -> bool:
-    """Whether the dataset's inputs are held in memory (fast) rather than read a batch at a time."""
-    if cfg.in_memory is not None or cfg.name == "digits":
-        return cfg.in_memory is not False
-    assert cfg.path
-    if cfg.name == "npz":
-        return input_bytes(cfg.path) <= IN_MEMORY_LIMIT
-    source, _, _ = folder_source(cfg.path, cfg.image_size)
-    return 4 * len(source) * math.prod(source.shape) <= IN_MEMORY_LIMIT
+def held(cfg: DatasetConfig, input_bytes: int) -> bool:
+    """Whether inputs of `input_bytes` (as float32) are held in memory (fast) rather than read a batch at a time."""
+    return cfg.in_memory if cfg.in_memory is not None else input_bytes <= IN_MEMORY_LIMIT
 
 
 def load_dataset(cfg: DatasetConfig) -> DataSplits:
     """Load and split a dataset. Inputs stay raw; `DataSplits.normalized()` gives model inputs."""
-    splits = _load(cfg) if cfg.name == "digits" or in_memory(cfg) else _stream(cfg)
+    splits = _load(cfg)
     splits.augment = cfg.augment
     return splits
 
 
-def _stream(cfg: DatasetConfig) -> DataSplits:
-    """Splits whose inputs are read a batch at a time: a memory-mapped npz, or images decoded when read."""
-    assert cfg.path
-    x: Source
-    x_test: Source | None = None
-    y_test = None
-    if cfg.name == "npz":
-        x, y, x_test, y_test = npz_sources(cfg.path, cfg.kind, layout=cfg.layout)
-    else:
-        x, y, _ = folder_source(cfg.path, cfg.image_size)
-    if len(x.shape) == 3 and x.shape[1] != x.shape[2]:
-        raise DataError(f"{cfg.path}: images must be square, got {x.shape[1]}x{x.shape[2]} (folder images: set "
-                        "image_size to resize; npz images stored channels-last: set layout: nhwc)")
-    return lazy_splits(x, y, x_test, y_test, cfg.val_fraction, cfg.test_fraction, cfg.seed, cfg.path)
-
-
 def _load(cfg: DatasetConfig) -> DataSplits:
-    x_test = y_test = None
+    split = (cfg.val_fraction, cfg.test_fraction, cfg.seed)
     if cfg.name == "digits":
         x, y = load_digits()
-        source = "digits"
-    elif cfg.name == "npz":
-        assert cfg.path
+        return make_splits(x, y, None, None, *split, "digits")
+    assert cfg.path
+    if cfg.name == "folder":
+        images, y, _ = folder_source(cfg.path, cfg.image_size)
+        if held(cfg, 4 * len(images) * math.prod(images.shape)):
+            return make_splits(images.read(np.arange(len(images))), y, None, None, *split, cfg.path)
+        return lazy_splits(images, y, None, None, *split, cfg.path)
+    if held(cfg, input_bytes(cfg.path)):
         x, y, x_test, y_test = load_npz(cfg.path, cfg.kind, layout=cfg.layout)
-        source = cfg.path
-    else:
-        assert cfg.path
-        x, y, _ = load_folder(cfg.path, cfg.image_size)
-        source = cfg.path
-    if x.ndim == 4 and x.shape[2] != x.shape[3]:
-        raise DataError(f"{source}: images must be square, got {x.shape[2]}x{x.shape[3]} (folder images: set image_size to resize; npz images stored channels-last: set layout: nhwc)")
-    return make_splits(x, y, x_test, y_test, cfg.val_fraction, cfg.test_fraction, cfg.seed, source)
+        _square(x.shape[1:], cfg.path)
+        return make_splits(x, y, x_test, y_test, *split, cfg.path)
+    arrays, y, tests, y_test = npz_sources(cfg.path, cfg.kind, layout=cfg.layout)
+    _square(arrays.shape, cfg.path)
+    return lazy_splits(arrays, y, tests, y_test, *split, cfg.path)
+
+
+def _square(example: tuple[int, ...], source: str) -> None:
+    """Images must be square (the spaces' inputs are)."""
+    if len(example) == 3 and example[1] != example[2]:
+        raise DataError(f"{source}: images must be square, got {example[1]}x{example[2]} (npz images stored "
+                        "channels-last: set layout: nhwc)")
 
 
 def input_contract(cfg: DatasetConfig, input_shape: tuple[int, ...]) -> dict[str, object]:

@@ -39,9 +39,3 @@ def folder_source(path: str, image_size: int | None) -> tuple[ImageSource, np.nd
             raise DataError(f"{f}: not a readable image ({err})") from None
     assert size is not None
     return ImageSource(every, size, grey=all(m in ("L", "1") for m in modes)), labels, classes
-
-
-def load_folder(path: str, image_size: int | None) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Every image decoded: (N, C, S, S) in [0, 1], labels, class names."""
-    source, labels, classes = folder_source(path, image_size)
-    return source.read(np.arange(len(source))), labels, classes

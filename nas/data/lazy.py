@@ -22,7 +22,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
-from nas.data.splits import DataError
+from nas.data.splits import DataError, DataSplits, as_channels_first, class_count, split_rows
 
 CHUNK_BYTES = 1024 * 1024  # float32 inputs per pass when a whole split is scanned (statistics, checks)
 
@@ -68,11 +68,10 @@ def _npy_header(f) -> tuple[tuple[int, ...], bool, np.dtype]:
 
 
 class ArraySource:
-    """Rows of an .npz member, memory-mapped; `to_channels_first` turns a read into (B, C, ...) float32."""
+    """Rows of an .npz member, memory-mapped (opened on first use, and again after unpickling); each read is
+    turned channels first, float32."""
 
     def __init__(self, path: str, name: str, layout: str, kind: str | None):
-        from nas.data.splits import as_channels_first
-
         self.path, self.name, self.layout, self.kind = path, name, layout, kind
         self._array: np.ndarray | None = None
         self.shape = as_channels_first(self.array[:1], kind, path, layout).shape[1:]
@@ -87,8 +86,6 @@ class ArraySource:
         return len(self.array)
 
     def read(self, rows: np.ndarray) -> np.ndarray:
-        from nas.data.splits import as_channels_first
-
         order = np.argsort(rows)  # ascending rows read the file forwards
         out = np.empty((len(rows), *self.shape), dtype=np.float32)
         out[order] = as_channels_first(np.asarray(self.array[rows[order]]), self.kind, self.path, self.layout)
@@ -191,10 +188,8 @@ class LazyInputs:
 
 
 def lazy_splits(x: Source, y: np.ndarray, x_test: Source | None, y_test: np.ndarray | None, val_fraction: float,
-                test_fraction: float, seed: int, source: str):
+                test_fraction: float, seed: int, source: str) -> DataSplits:
     """`make_splits` for inputs read a batch at a time: the same rows in each split, statistics in one pass."""
-    from nas.data.splits import DataSplits, class_count, split_rows
-
     num_classes = class_count(y, y_test, source)
     train_idx, val_idx, test_idx = split_rows(len(y), x_test is not None, val_fraction, test_fraction, seed, source)
     mean, std = channel_stats(x, train_idx)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nas.data.lazy import ArraySource, chunks, member_memmap
+from nas.data.lazy import ArraySource, chunks
 from nas.data.splits import DataError, as_channels_first, check_labels
 
 ARRAYS = ("x", "y", "x_test", "y_test")
@@ -91,31 +91,23 @@ def npz_sources(
     limits = limits or NpzLimits()
     name = source or path
     found = checked_members(path, limits, name)
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            labels = {k: data[k] for k in ("y", "y_test") if k in found}
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
-        raise DataError(f"{name}: not a readable .npz file of plain arrays ({err})") from None
-    x = _source(path, "x", kind, layout, name)
-    y = _labels(labels["y"], len(x), limits, name)
-    x_test = y_test = None
-    if "x_test" in found:
-        x_test = _source(path, "x_test", kind, layout, name)
-        y_test = _labels(labels["y_test"], len(x_test), limits, f"{name} (y_test)", need_two=False)
-        if x_test.shape != x.shape:
-            raise DataError(f"{name}: x_test has shape {x_test.shape} per example, x has {x.shape}")
+    labels = _read(path, [k for k in ("y", "y_test") if k in found], name)
+    x = _source(path, "x", found["x"][0], kind, layout, name)
+    x_test = _source(path, "x_test", found["x_test"][0], kind, layout, name) if "x_test" in found else None
+    y, y_test = _checked_labels(labels, len(x), len(x_test) if x_test else None, limits, name)
+    _same_example(x.shape, x_test.shape if x_test else None, name)
     return x, y, x_test, y_test
 
 
 def unpacked_copies(path: str) -> list[Path]:
     """The .npy files `npz_sources` unpacked beside a compressed file."""
     file = Path(path)
-    return [file.with_name(f"{file.name}.{name}.npy") for name in ARRAYS if file.with_name(f"{file.name}.{name}.npy").exists()]
+    return [f for f in (file.with_name(f"{file.name}.{name}.npy") for name in ARRAYS) if f.exists()]
 
 
-def _source(path: str, name: str, kind: str | None, layout: str, file: str) -> ArraySource:
+def _source(path: str, name: str, shape: tuple[int, ...], kind: str | None, layout: str, file: str) -> ArraySource:
+    """Member `name` (of `shape`, from its header) as a source, checked one chunk at a time."""
     where = file if name == "x" else f"{file} ({name})"
-    shape = member_memmap(path, name).shape
     if len(shape) < 2 or shape[0] == 0:
         raise DataError(f"{where}: no examples" if shape and shape[0] == 0 else
                         f"{where}: inputs must be (N,L), (N,C,L), (N,H,W), (N,C,H,W) or (N,H,W,C); got shape {shape}")
@@ -130,24 +122,37 @@ def load_npz(
     path: str, kind: str | None, limits: NpzLimits | None = None, source: str | None = None, layout: str = "auto",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
     """The arrays of an .npz file, checked; `source` names the file in messages (default: its path)."""
-    file = Path(path)
     limits = limits or NpzLimits()
-    path = source or path
-    found = checked_members(str(file), limits, path)
-    try:
-        with np.load(file, allow_pickle=False) as data:  # never unpickle user files
-            arrays = {k: data[k] for k in found}
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
-        raise DataError(f"{path}: not a readable .npz file of plain arrays ({err})") from None
-    x = _inputs(arrays["x"], kind, path, layout)
-    y = _labels(arrays["y"], len(x), limits, path)
-    x_test = y_test = None
-    if "x_test" in arrays:
-        x_test = _inputs(arrays["x_test"], kind, f"{path} (x_test)", layout)
-        y_test = _labels(arrays["y_test"], len(x_test), limits, f"{path} (y_test)", need_two=False)
-        if x_test.shape[1:] != x.shape[1:]:
-            raise DataError(f"{path}: x_test has shape {x_test.shape[1:]} per example, x has {x.shape[1:]}")
+    name = source or path
+    arrays = _read(path, list(checked_members(path, limits, name)), name)
+    x = _inputs(arrays["x"], kind, name, layout)
+    x_test = _inputs(arrays["x_test"], kind, f"{name} (x_test)", layout) if "x_test" in arrays else None
+    y, y_test = _checked_labels(arrays, len(x), len(x_test) if x_test is not None else None, limits, name)
+    _same_example(x.shape[1:], x_test.shape[1:] if x_test is not None else None, name)
     return x, y, x_test, y_test
+
+
+def _read(path: str, names: list[str], source: str) -> dict[str, np.ndarray]:
+    """The members `names` of the file, read whole; never unpickled."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {k: data[k] for k in names}
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
+        raise DataError(f"{source}: not a readable .npz file of plain arrays ({err})") from None
+
+
+def _checked_labels(arrays: dict[str, np.ndarray], n: int, n_test: int | None, limits: NpzLimits,
+                    source: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """`y` for `n` inputs and, with a test split of `n_test`, `y_test`, checked."""
+    y = _labels(arrays["y"], n, limits, source)
+    if n_test is None:
+        return y, None
+    return y, _labels(arrays["y_test"], n_test, limits, f"{source} (y_test)", need_two=False)
+
+
+def _same_example(example: tuple[int, ...], test: tuple[int, ...] | None, source: str) -> None:
+    if test is not None and tuple(test) != tuple(example):
+        raise DataError(f"{source}: x_test has shape {tuple(test)} per example, x has {tuple(example)}")
 
 
 def _inputs(x: np.ndarray, kind: str | None, source: str, layout: str) -> np.ndarray:

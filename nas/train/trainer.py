@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from nas.budget import Deadline
+from nas.budget import Budget, Deadline
 from nas.data import DataSplits
 from nas.device import autocast, grad_scaler
 from nas.progress import Cancelled, Reporter
@@ -121,16 +121,17 @@ class BatchSampler:
 
 def train_supernet(
     supernet: HybridSupernet, data: DataSplits, cfg: TrainConfig, workdir: Path, reporter: Reporter | None = None,
-    amp: torch.dtype | None = None, deadline: Deadline | None = None,
+    amp: torch.dtype | None = None, budget: Budget | None = None,
 ) -> dict[str, float]:
-    """Train `supernet` on normalized `data` (both on one device) for the config's length, shortened to end by
-    `deadline`, resuming from workdir's checkpoint; forward passes in `amp` autocast when given. Returns the
-    steps run, the last loss and the seconds all attempts spent training."""
+    """Train `supernet` on normalized `data` (both on one device) for the config's length, shortened to fit the
+    training share of `budget` (which is credited with the seconds earlier attempts spent), resuming from
+    workdir's checkpoint; forward passes in `amp` autocast when given. Returns the steps run, the last loss and
+    the seconds all attempts spent training."""
     reporter = reporter or Reporter()
     device = data.x_train.device
     scaler = grad_scaler(device, amp)
     space = supernet.space
-    plan = Plan(cfg.planned_steps(len(data.y_train)), deadline)
+    plan = Plan(cfg.planned_steps(len(data.y_train)), None)
     opt = make_optimizer(supernet.parameters(), cfg)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, cfg.warmup_steps, plan.total))
     batches = BatchSampler(len(data.y_train), cfg.batch_size, cfg.seed)
@@ -152,6 +153,9 @@ def train_supernet(
         plan.total = int(ckpt.get("total", plan.total))
         earlier_seconds = float(ckpt.get("seconds", 0.0))
         reporter.message(f"resumed supernet training from step {step}", step=step)
+    if budget is not None:
+        budget.spend_earlier(earlier_seconds)
+        plan.deadline = budget.start("train")
 
     def checkpoint() -> None:
         save_checkpoint(ckpt_path, guard=reporter.holding, state={

@@ -76,7 +76,8 @@ def test_eta_follows_the_phase_rate_and_the_budget_after_it():
 def test_training_is_shortened_to_fit_its_allowance_and_its_schedule_decays_over_the_shorter_run(tmp_path):
     reporter = RecordingReporter()
     cfg = TrainConfig(steps=500, batch_size=16, warmup_steps=2, checkpoint_every=100)
-    out = train_supernet(HybridSupernet.from_spec(SPACE), DATA, cfg, tmp_path, reporter, deadline=Deadline(0.0))
+    spent = Budget(1e-9, SHARES)  # nothing left to train in
+    out = train_supernet(HybridSupernet.from_spec(SPACE), DATA, cfg, tmp_path, reporter, budget=spent)
     assert out["steps"] == 11  # timed for 10 steps, then nothing was left: one more step and it ends
     assert "shortened from 500 to 11 steps" in reporter.of("message")[0]
     assert reporter.of("progress")[-1][2] == 11  # the total the progress reports follows the plan
