@@ -32,7 +32,7 @@ class DatabaseReporter(Reporter):
         self.lease_seconds, self.min_interval = lease_seconds, min_interval
         self.cancelled = threading.Event()
         self.lost = threading.Event()
-        self._last_write = 0.0
+        self._last_write, self._last_phase = 0.0, ""
         self._stop = threading.Event()
         self._beat()  # take the lease under this worker's name at once
         self._thread = threading.Thread(target=self._heartbeat, name=f"heartbeat-{job_id[:8]}", daemon=True)
@@ -82,9 +82,9 @@ class DatabaseReporter(Reporter):
 
     def progress(self, name: str, step: int, total: int, metrics: dict[str, float] | None = None) -> None:
         now = time.monotonic()
-        if step < total and now - self._last_write < self.min_interval:
-            return  # throttle: the database sees at most a few progress writes per second
-        self._last_write = now
+        if step < total and name == self._last_phase and now - self._last_write < self.min_interval:
+            return  # throttle: the database sees at most a few progress writes per second, and every new phase
+        self._last_write, self._last_phase = now, name
         lo, hi = PHASE_SPAN.get(name, (0.0, 1.0))
         overall = lo + (hi - lo) * (step / max(1, total))
         self._guard(repo.record_progress, phase=name, step=step, total=total, progress=overall, metrics=metrics or {})

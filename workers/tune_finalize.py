@@ -5,6 +5,10 @@ has. A trial reports its validation accuracy after every epoch (early stopping i
 when validation stops improving) and leaves the best weights as its Tune checkpoint, which this search
 then loads into its own copy of the model. Trials are stored under the run folder's `tune/` directory;
 a cancel request stops every trial.
+
+Tune's driver runs as a Ray task of its own that needs no CPU, on this node, and the search waits for it in
+`ray.get`: Ray lends a blocked task's CPUs to others, so the search's own CPU trains a finalist too rather
+than sitting idle while it waits (on 2 cores: two trials at once instead of one).
 """
 
 from __future__ import annotations
@@ -12,12 +16,15 @@ from __future__ import annotations
 import math
 import os
 import tempfile
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import ray
 import torch
 from ray import tune
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from safetensors.torch import load_file
 from torch import nn
 
@@ -47,37 +54,54 @@ def _trial(config: dict[str, Any], models: dict[str, nn.Module], data: DataSplit
         tune.report(metrics | {"final": 1}, checkpoint=tune.Checkpoint.from_directory(folder))
 
 
-# Tune pickles its run config (stopper and callbacks included), and a reporter holds a database and threads:
-# they reach it through this table instead, by the search's job id
-_REPORTERS: dict[str, Reporter] = {}
+@ray.remote(num_cpus=0)
+class _Channel:
+    """Between the Tune driver and the search it serves: finished trials up, the cancel flag down."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, float]] = []
+        self.cancelled = False
+
+    def finished(self, text: str, accuracy: float) -> None:
+        self.events.append((text, accuracy))
+
+    def take(self) -> list[tuple[str, float]]:
+        events, self.events = self.events, []
+        return events
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+    def is_cancelled(self) -> bool:
+        return self.cancelled
 
 
 class _Cancel(tune.Stopper):
-    """Stops every trial once the search is cancelled (or its attempt lost)."""
+    """Stops every trial once the search asks (cancelled, or its attempt lost); reads the flag twice a second."""
 
-    def __init__(self, key: str):
-        self.key = key
+    def __init__(self, channel: Any):
+        self.channel, self.checked, self.stop = channel, 0.0, False
 
     def __call__(self, trial_id: str, result: dict) -> bool:
         return False
 
     def stop_all(self) -> bool:
-        return _REPORTERS[self.key].should_stop()
+        if not self.stop and time.monotonic() - self.checked > 0.5:
+            self.checked = time.monotonic()
+            self.stop = bool(ray.get(self.channel.is_cancelled.remote()))
+        return self.stop
 
 
 class _Progress(tune.Callback):
-    """Each finished trial, as it finishes: the phase's progress and a message naming the trial."""
+    """Each finished trial, as it finishes, told to the search through the channel."""
 
-    def __init__(self, key: str, phase: str, total: int):
-        self.key, self.phase, self.total, self.done = key, phase, total, 0
+    def __init__(self, channel: Any, phase: str):
+        self.channel, self.phase = channel, phase
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self.done += 1
         accuracy = float(trial.last_result.get("val_accuracy", 0.0))
-        reporter = _REPORTERS[self.key]
-        reporter.progress(self.phase, self.done, self.total, {"val_accuracy": accuracy})
-        reporter.message(f"Tune trial {trial.trial_id} ({self.phase}, arch {trial.config['arch_id'][:12]}) finished: "
-                         f"validation accuracy {accuracy:.4f}")
+        self.channel.finished.remote(f"Tune trial {trial.trial_id} ({self.phase}, arch {trial.config['arch_id'][:12]}) "
+                                     f"finished: validation accuracy {accuracy:.4f}", accuracy)
 
 
 def _trial_folder(trial: Any) -> str:
@@ -95,14 +119,83 @@ def _storage(store: ArtifactStore, folder: Path) -> dict[str, Any]:
     return {"storage_path": store.remote_path(folder), "storage_filesystem": PyFileSystem(FSSpecHandler(store.fs))}
 
 
-def trial_seconds(seconds: float | None, trials: int, cuda: bool) -> float | None:
-    """Each trial's part of the phase's `seconds`: trials run side by side as far as the cluster's free CPUs (or
-    GPUs) allow, in waves beyond that, so each gets the phase's time divided by the number of waves."""
+def trial_seconds(seconds: float | None, trials: int, free: float) -> float | None:
+    """Each trial's part of the phase's `seconds`: trials run side by side as far as `free` CPUs (or GPUs)
+    allow, in waves beyond that, so each gets the phase's time divided by the number of waves."""
     if seconds is None:
         return None
-    free = ray.available_resources().get("GPU" if cuda else "CPU", 0.0)
     at_once = max(1, min(trials, int(free)))
     return seconds / math.ceil(trials / at_once)
+
+
+def _free_for_trials(cuda: bool) -> float:
+    """The cluster's free CPUs (GPUs) once this search yields its own CPUs while it waits on the trials (Ray
+    hands a task's CPUs back while it is blocked in `ray.get`; GPUs stay held)."""
+    kind = "GPU" if cuda else "CPU"
+    free = ray.available_resources().get(kind, 0.0)
+    own = ray.get_runtime_context().get_assigned_resources().get(kind, 0.0) if not cuda else 0.0
+    return free + own
+
+
+@dataclass(frozen=True)
+class _Finished:
+    key: str
+    metrics: dict[str, float]
+    trial_id: str
+    weights: dict[str, torch.Tensor]
+
+
+@ray.remote(num_cpus=0, max_retries=0)
+def _drive(phase: str, models: dict[str, nn.Module], data: DataSplits, cfg: FinalizeConfig, amp: torch.dtype | None,
+           seconds: float | None, cuda: bool, storage: dict[str, Any], channel: Any) -> list[_Finished] | str:
+    """Run one Tune experiment (a trial per model) and return each trial's metrics and best weights, or the first
+    trial error. A task of its own, needing no CPU, so that the search can wait for it in `ray.get`."""
+    trainable = tune.with_resources(tune.with_parameters(_trial, models=models, data=data, cfg=cfg, amp=amp,
+                                                         seconds=seconds),
+                                    {"cpu": 1, "gpu": 1 if cuda else 0})
+    tuner = tune.Tuner(
+        trainable,
+        param_space={"arch_id": tune.grid_search(list(models))},
+        tune_config=tune.TuneConfig(metric="val_accuracy", mode="max", reuse_actors=False,
+                                    trial_dirname_creator=_trial_folder),
+        run_config=tune.RunConfig(name=phase, **storage, verbose=0, stop=_Cancel(channel),
+                                  callbacks=[_Progress(channel, phase)],
+                                  failure_config=tune.FailureConfig(max_failures=1)),
+    )
+    grid = tuner.fit()
+    if ray.get(channel.is_cancelled.remote()):
+        return []
+    out = []
+    for i in range(len(grid)):
+        result = grid[i]
+        if result.error is not None:
+            return f"fine-tuning trial failed: {result.error}"
+        assert result.config is not None and result.metrics is not None and result.checkpoint is not None
+        with result.checkpoint.as_directory() as checkpoint:
+            weights = load_file(str(Path(checkpoint) / WEIGHTS))
+        metrics = {k: float(result.metrics[k]) for k in ("val_accuracy_before", "val_accuracy", "epochs", "seconds")}
+        out.append(_Finished(result.config["arch_id"], metrics, str(result.metrics["trial_id"]), weights))
+    return out
+
+
+def _wait(ref: Any, channel: Any, phase: str, total: int, reporter: Reporter) -> list[_Finished] | str:
+    """Block on the driver (yielding this task's CPUs to the trials) a second at a time; in between, pass its
+    finished trials to the reporter and a cancel request to it."""
+    done = 0
+    while True:
+        try:
+            return ray.get(ref, timeout=1.0)
+        except ray.exceptions.GetTimeoutError:
+            pass
+        except ray.exceptions.RayError as err:  # the driver's worker died: the machine's trouble, retried
+            raise ConnectionError(f"the fine-tuning driver was lost: {err}") from None
+        finally:
+            for text, accuracy in ray.get(channel.take.remote()):
+                done += 1
+                reporter.progress(phase, done, total, {"val_accuracy": accuracy})
+                reporter.message(text)
+        if reporter.should_stop():
+            channel.cancel.remote()
 
 
 def tune_fine_tuner(store: ArtifactStore, folder: Path, cuda: bool = False):
@@ -110,38 +203,23 @@ def tune_fine_tuner(store: ArtifactStore, folder: Path, cuda: bool = False):
 
     def fine_tune_all(phase: str, models: dict[str, nn.Module], data: DataSplits, cfg: FinalizeConfig,
                       reporter: Reporter, amp: torch.dtype | None, seconds: float | None = None) -> dict[str, Trained]:
-        each = trial_seconds(seconds, len(models), cuda)
-        trainable = tune.with_resources(tune.with_parameters(_trial, models=models, data=data, cfg=cfg, amp=amp,
-                                                             seconds=each),
-                                        {"cpu": 1, "gpu": 1 if cuda else 0})
-        key = str((folder / phase).resolve())
-        _REPORTERS[key] = reporter
-        tuner = tune.Tuner(
-            trainable,
-            param_space={"arch_id": tune.grid_search(list(models))},
-            tune_config=tune.TuneConfig(metric="val_accuracy", mode="max", reuse_actors=False,
-                                        trial_dirname_creator=_trial_folder),
-            run_config=tune.RunConfig(name=phase, **_storage(store, folder), verbose=0,
-                                      stop=_Cancel(key), callbacks=[_Progress(key, phase, len(models))],
-                                      failure_config=tune.FailureConfig(max_failures=1)),
-        )
+        each = trial_seconds(seconds, len(models), _free_for_trials(cuda))
+        channel = _Channel.remote()  # type: ignore[attr-defined]
+        here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+        driver = _drive.options(scheduling_strategy=here)  # type: ignore[attr-defined]
         try:
-            grid = tuner.fit()
+            outcome = _wait(driver.remote(phase, models, data, cfg, amp, each, cuda, _storage(store, folder),
+                                          channel), channel, phase, len(models), reporter)
         finally:
-            _REPORTERS.pop(key, None)
+            ray.kill(channel)
         if reporter.should_stop():
             raise Cancelled("cancelled during fine-tuning")
+        if isinstance(outcome, str):
+            raise RuntimeError(outcome)
         out: dict[str, Trained] = {}
-        for i in range(len(grid)):
-            result = grid[i]
-            if result.error is not None:
-                raise RuntimeError(f"fine-tuning trial failed: {result.error}")
-            assert result.config is not None and result.metrics is not None and result.checkpoint is not None
-            arch_id = result.config["arch_id"]
-            with result.checkpoint.as_directory() as checkpoint:
-                models[arch_id].load_state_dict(load_file(str(Path(checkpoint) / WEIGHTS)))
-            metrics = {k: float(result.metrics[k]) for k in ("val_accuracy_before", "val_accuracy", "epochs", "seconds")}
-            out[arch_id] = Trained(metrics, trial_id=str(result.metrics["trial_id"]))
+        for finished in outcome:
+            models[finished.key].load_state_dict(finished.weights)
+            out[finished.key] = Trained(finished.metrics, trial_id=finished.trial_id)
         return out
 
     return fine_tune_all

@@ -236,3 +236,39 @@ def _group_of(pid: int) -> int | None:
         return os.getpgid(pid)
     except ProcessLookupError:
         return None
+
+
+def _trial_spans(tune_folder) -> list[tuple[float, float]]:
+    """Each Tune trial's (start, end) in seconds since the epoch, from the results it reported."""
+    import json
+
+    spans = []
+    for results in tune_folder.glob("*/result.json"):
+        rows = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
+        spans.append((rows[0]["timestamp"] - rows[0]["time_this_iter_s"], rows[-1]["timestamp"]))
+    return spans
+
+
+def test_a_cancel_stops_the_finalists_trials_and_then_two_train_side_by_side(tmp_path):
+    """A cancel during fine-tuning stops its Tune trials within seconds, leaving the cluster's CPUs free; on 2
+    CPUs the next search's task yields its own CPU while it waits on Tune, so its two trials run at once."""
+    srv = Server(tmp_path / "data").start()
+    try:
+        c = srv.client()
+        long = TINY_SEARCH | {"finalize": {"top_k": 1, "init": "auto", "epochs": 100, "patience": 100}}
+        search_id = c.post("/api/v1/searches", json=long).json()["id"]
+        wait_for(c, search_id, lambda b: b["phase"] == "finetune")
+        asked = time.time()
+        assert c.post(f"/api/v1/searches/{search_id}/cancel").status_code == 200
+        wait_for(c, search_id, lambda b: b["status"] == "cancelled", timeout=120, poll=0.2)
+        assert time.time() - asked < 60
+
+        both = TINY_SEARCH | {"finalize": {"top_k": 1, "init": "auto", "epochs": 6, "patience": 10}}
+        search_id = c.post("/api/v1/searches", json=both).json()["id"]
+        body = wait_for(c, search_id, lambda b: b["status"] in ("succeeded", "failed"))
+        assert body["status"] == "succeeded", body
+        spans = _trial_spans(srv.data_dir / "searches" / search_id / "tune" / "finetune")
+        assert len(spans) == 2  # inherited and from scratch
+        assert max(start for start, _ in spans) < min(end for _, end in spans), spans  # they overlapped
+    finally:
+        srv.kill()

@@ -96,3 +96,26 @@ def test_an_attempt_that_lost_its_job_writes_no_checkpoint(claimed, tmp_path):
         assert stale.should_stop()
     finally:
         stale.close()
+
+
+def test_progress_is_throttled_within_a_phase_but_a_new_phase_is_written_at_once(claimed):
+    """The dashboard shows the phase a search is in even when it began a split second after the last write."""
+    from workers.reporter import DatabaseReporter
+
+    db, job = claimed
+    reporter = DatabaseReporter(db, job_id=job.id, attempt=job.attempt, owner="test", lease_seconds=30,
+                                min_interval=3600)
+
+    def phase() -> tuple[str, int]:
+        with db.session() as s:
+            row = repo.get_job(s, job.id)
+            return row.phase, row.step
+
+    try:
+        reporter.progress("search", 1, 6)
+        reporter.progress("search", 2, 6)  # within the interval: not written
+        assert phase() == ("search", 1)
+        reporter.phase("finetune", 2)
+        assert phase() == ("finetune", 0)
+    finally:
+        reporter.close()
