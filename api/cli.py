@@ -51,7 +51,9 @@ def worker(
     head = address or os.environ.get("NAS_RAY_ADDRESS")
     if not head:
         raise fail("give --address or set NAS_RAY_ADDRESS to the Ray head (host:port)")
-    raise typer.Exit(subprocess.call(["ray", "start", f"--address={head}", "--block"]))
+    # the node's workers run at NAS_WORKER_NICENESS too (Ray's raylet reads RAY_worker_niceness)
+    env = {"RAY_worker_niceness": str(Settings().worker_niceness)} | os.environ
+    raise typer.Exit(subprocess.call(["ray", "start", f"--address={head}", "--block"], env=env))
 
 
 def _client(url: str | None, token: str | None) -> Client:

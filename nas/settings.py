@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     start_timeout: float = Field(300.0, gt=0, description="NAS_START_TIMEOUT: seconds a job may wait for free "
                                  "resources (e.g. a GPU) before it fails, freeing its slot")
     threads_per_job: int = Field(0, ge=0, description="NAS_THREADS_PER_JOB: torch threads per job; 0: cores / max_concurrent")
+    worker_niceness: int = Field(0, ge=0, le=19, description="NAS_WORKER_NICENESS: the nice value of a local Ray's "
+                                 "workers (a cluster's own: RAY_worker_niceness where `ray start` runs)")
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="NAS_CORS_ORIGINS, comma-separated; empty: CORS off")
     max_body_bytes: int = Field(64 * 1024 * 1024, ge=1, description="NAS_MAX_BODY_BYTES: request size limit")

@@ -133,8 +133,9 @@ def _free_for_trials(cuda: bool) -> float:
     hands a task's CPUs back while it is blocked in `ray.get`; GPUs stay held)."""
     kind = "GPU" if cuda else "CPU"
     free = ray.available_resources().get(kind, 0.0)
-    own = ray.get_runtime_context().get_assigned_resources().get(kind, 0.0) if not cuda else 0.0
-    return free + own
+    if cuda or ray.get_runtime_context().worker.mode != ray.WORKER_MODE:
+        return free  # GPUs are not lent; a driver process (not a Ray task) holds nothing
+    return free + ray.get_runtime_context().get_assigned_resources().get(kind, 0.0)
 
 
 @dataclass(frozen=True)

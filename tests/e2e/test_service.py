@@ -214,8 +214,19 @@ def test_a_job_the_cluster_cannot_run_fails_at_once_and_blocks_nobody(tmp_path):
         search_id = c.post("/api/v1/searches", json=TINY_SEARCH).json()["id"]
         body = wait_for(c, search_id, lambda b: b["status"] in ("succeeded", "failed"), timeout=600)
         assert body["status"] == "succeeded", body["error"]
+        # the local Ray's workers run at NAS_WORKER_NICENESS (0), not Ray's default of 15
+        workers = ray_workers(srv.proc.pid)
+        assert workers and {os.getpriority(os.PRIO_PROCESS, pid) for pid in workers} == {0}, workers
     finally:
         srv.kill()
+
+
+def ray_workers(server_pid: int) -> list[int]:
+    """The server's Ray worker processes (their titles start with `ray::`)."""
+    group = os.getpgid(server_pid)
+    out = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True, check=True).stdout
+    return [int(pid) for pid, _, args in (line.strip().partition(" ") for line in out.splitlines())
+            if args.startswith("ray::") and _group_of(int(pid)) == group]
 
 
 def listening_addresses(server_pid: int) -> list[str]:
