@@ -15,26 +15,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
-import httpx
 import torch
 from common import trained_supernet
 
 from nas.evaluate import Evaluator
 from nas.pipeline import run_search
 from nas.schemas import SearchConfig
+from nas.settings import Settings
+from tests.e2e.server import Server, wait_for
 
 SMALL_SEARCH = {"space": "hybrid-small", "dataset": {"name": "digits"}, "search": {"workers": 1},
                 "budget": {"minutes": None}, "train": {"steps": 400},
@@ -67,48 +62,23 @@ def evaluation_phase(workdir: Path, archs: int) -> None:
     print(f"  2 workers: {times[2]:7.2f} s   speed-up {times[1] / times[2]:.2f}x")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _phases(result: Path) -> str:
     timings = json.loads(result.read_text())["timings"]
     return ", ".join(f"{k.removesuffix('_s')} {v:.1f} s" for k, v in timings.items())
 
 
-@contextmanager
-def _server(data_dir: Path) -> Iterator[httpx.Client]:
-    """`nas serve` on 127.0.0.1 with its local Ray, ready; a client of it as admin."""
-    port = _free_port()
-    env = os.environ | {"NAS_ADMIN_TOKEN": "bench", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
-    server = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--port", str(port), "--data-dir",
-                               str(data_dir)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)
+def _through_the_service(config: dict, data_dir: Path) -> tuple[float, str]:
+    """A fresh `nas serve` (on the product's defaults) runs the search: seconds from the submission (the server's
+    `created_at`) to the end (`finished_at`), and the phases. The benchmark looks every 2 s only, so that its own
+    requests do not take the search's CPU."""
+    server = Server(data_dir, lease_seconds=Settings().lease_seconds).start()
     try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": "Bearer bench"},
-                          timeout=60) as client:
-            deadline = time.time() + 300
-            while time.time() < deadline:
-                try:
-                    if client.get("/healthz").status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.5)
-            time.sleep(10)  # a deployed server's Ray workers have long finished importing the engine
-            yield client
+        time.sleep(10)  # a deployed server's Ray workers have long finished importing the engine
+        with server.client() as client:
+            job_id = client.post("/api/v1/searches", json=config).json()["id"]
+            body = wait_for(client, job_id, lambda b: b["status"] in ("succeeded", "failed"), timeout=3600, poll=2)
     finally:
         server.terminate()
-        server.wait(timeout=60)
-
-
-def _through_the_service(client: httpx.Client, config: dict, data_dir: Path) -> tuple[float, str]:
-    """Seconds from the submission (the server's `created_at`) to the end (`finished_at`), and the phases. The
-    benchmark looks every 2 s only, so that its own requests do not take the search's CPU."""
-    job_id = client.post("/api/v1/searches", json=config).json()["id"]
-    while (body := client.get(f"/api/v1/jobs/{job_id}").json())["status"] not in ("succeeded", "failed"):
-        time.sleep(2)
     assert body["status"] == "succeeded", body
     took = datetime.fromisoformat(body["finished_at"]) - datetime.fromisoformat(body["created_at"])
     return took.total_seconds(), _phases(data_dir / "searches" / job_id / "result.json")
@@ -132,8 +102,7 @@ def service_overhead(pairs: int) -> None:
         for pair in range(pairs):
             # no server while the engine runs alone: the service's idle cost (Ray's daemons) is overhead too
             local, local_phases = _in_process(config, Path(folder) / f"in-process-{pair}")
-            with _server(Path(folder) / f"service-{pair}") as client:
-                service, service_phases = _through_the_service(client, SMALL_SEARCH, Path(folder) / f"service-{pair}")
+            service, service_phases = _through_the_service(SMALL_SEARCH, Path(folder) / f"service-{pair}")
             ratios.append(service / local)
             print(f"  pair {pair + 1}: in-process run_search {local:7.2f} s   ({local_phases})")
             print(f"          through the service  {service:7.2f} s   ({service_phases}, finalists as Tune trials)"

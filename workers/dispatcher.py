@@ -24,9 +24,9 @@ log = logging.getLogger(__name__)
 
 def init_ray(address: str | None, worker_niceness: int = 0) -> None:
     """Join NAS_RAY_ADDRESS's cluster, or start a local single-node Ray bound to loopback whose workers run at
-    `worker_niceness`. (Ray's own default, 15, made every search 12-35% slower on 2 cores beside the API: any
-    other process preempts such a worker, and one preempted torch thread stalls its peers at the next op; the
-    API stayed responsive at 0, see the README.)"""
+    `worker_niceness`. (With Ray's own default, 15, a search through the service ran 12-35% longer than
+    in-process on 2 cores: any other process preempts such a worker, and one preempted torch thread stalls its
+    peers at the next op; the API stayed responsive at 0, see the README.)"""
     import ray
 
     if ray.is_initialized():

@@ -186,16 +186,17 @@ def _wait(ref: Any, channel: Any, phase: str, total: int, reporter: Reporter) ->
     done = 0
     while True:
         try:
-            return ray.get(ref, timeout=1.0)
+            ready, outcome = True, ray.get(ref, timeout=1.0)
         except ray.exceptions.GetTimeoutError:
-            pass
+            ready, outcome = False, None
         except ray.exceptions.RayError as err:  # the driver's worker died: the machine's trouble, retried
             raise ConnectionError(f"the fine-tuning driver was lost: {err}") from None
-        finally:
-            for text, accuracy in ray.get(channel.take.remote()):
-                done += 1
-                reporter.progress(phase, done, total, {"val_accuracy": accuracy})
-                reporter.message(text)
+        for text, accuracy in ray.get(channel.take.remote()):
+            done += 1
+            reporter.progress(phase, done, total, {"val_accuracy": accuracy})
+            reporter.message(text)
+        if ready:
+            return outcome
         if reporter.should_stop():
             channel.cancel.remote()
 
