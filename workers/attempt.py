@@ -109,7 +109,9 @@ def run_attempt(db_url: str, data_dir: str, job_id: str, attempt: int, lease_sec
         files = JobFiles(ArtifactStore(storage_url, Path(data_dir)), job_id)
         try:
             with _Mirror(files):
-                return _finish(db, reporter, work, config, files)
+                record = _finish(db, reporter, work, config, files)
+            # the status is written after the mirror's last push: a job seen as ended has its files in the store
+            return record()
         finally:
             reporter.close()
     except StaleAttempt:
@@ -118,7 +120,9 @@ def run_attempt(db_url: str, data_dir: str, job_id: str, attempt: int, lease_sec
         db.dispose()
 
 
-def _finish(db: Database, reporter: DatabaseReporter, work: Work, config: dict[str, Any], files: JobFiles) -> str:
+def _finish(db: Database, reporter: DatabaseReporter, work: Work, config: dict[str, Any],
+            files: JobFiles) -> Callable[[], str]:
+    """Run the work; returns how to record its end (called once the run folder is in the store)."""
     ids: dict[str, Any] = {"job_id": reporter.job_id, "attempt": reporter.attempt}
     folder = files.workdir
     if reporter.attempt > 1:
@@ -127,26 +131,29 @@ def _finish(db: Database, reporter: DatabaseReporter, work: Work, config: dict[s
         extra = work(db, config, reporter, files)
     except Cancelled:
         if reporter.lost.is_set():
-            return "stale"  # another attempt owns the job now
-        repo.finish(db, status="cancelled", **ids)  # what was found so far stays in the database
-        return "cancelled"
+            return lambda: "stale"  # another attempt owns the job now
+        return _ended(db, ids, "cancelled")  # what was found so far stays in the database
     except TRANSIENT as err:  # the machine's trouble, not the job's: back to the queue, later
         if reporter.lost.is_set():
-            return "stale"
+            return lambda: "stale"
         delay = RETRY_DELAY_SECONDS * 2 ** (reporter.attempt - 1)
         reason = f"transient error, retrying in {delay:g} s: {type(err).__name__}: {err}"
         log.warning("job %s: %s", reporter.job_id, reason)
-        return repo.requeue(db, reason=reason, delay_seconds=delay, **ids)
+        return lambda: repo.requeue(db, reason=reason, delay_seconds=delay, **ids)
     except UserError as err:  # retrying cannot help: the job fails at once with the message
-        repo.finish(db, status="failed", error=str(err), error_kind="user", **ids)
-        return "failed"
+        return _ended(db, ids, "failed", error=str(err), error_kind="user")
     except Exception as err:  # a bug: keep its traceback rather than retrying forever
         error_id = uuid.uuid4().hex[:12]
         log.exception("job %s failed with internal error %s", reporter.job_id, error_id)
         path = traceback_file(folder, reporter.attempt)
         write_text_atomic(path, f"error id {error_id}\n{traceback.format_exc()}")
-        repo.finish(db, status="failed", error=f"internal error {error_id}: {type(err).__name__}: {err} "
-                    f"(traceback: {path})", error_kind="internal", error_id=error_id, **ids)
-        return "failed"
-    repo.finish(db, status="succeeded", **ids, **extra)
-    return "succeeded"
+        return _ended(db, ids, "failed", error=f"internal error {error_id}: {type(err).__name__}: {err} "
+                      f"(traceback: {path})", error_kind="internal", error_id=error_id)
+    return _ended(db, ids, "succeeded", **extra)
+
+
+def _ended(db: Database, ids: dict[str, Any], status: str, **fields: Any) -> Callable[[], str]:
+    def record() -> str:
+        repo.finish(db, status=status, **ids, **fields)
+        return status
+    return record
