@@ -130,8 +130,10 @@ class Dispatcher:
         if self.running:
             done, pending = ray.wait(list(self.running), num_returns=len(self.running), timeout=0)
             self._watch_unstarted(pending, now)
-            for ref in pending:  # covers a worker's start-up, before its own heartbeat runs
-                if ref not in self.running:
+            # only a task not started yet: once it runs, its worker's own heartbeat renews the lease (so a worker
+            # whose heartbeat stopped has its lease expire, and nothing here writes twice a second all run long)
+            for ref in pending:
+                if ref not in self.running or ref not in self.submitted:
                     continue
                 job_id, attempt = self.running[ref]
                 try:

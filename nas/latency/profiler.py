@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from scipy.stats import kendalltau, spearmanr
 
 from nas.files import Guard
 from nas.latency.backends import backend_for
@@ -271,6 +270,8 @@ def validate_table(
 
 def accuracy_report(predicted: np.ndarray, measured: np.ndarray, again: np.ndarray) -> dict[str, Any]:
     """The prediction error next to the noise floor (`again` re-measures the first networks)."""
+    from scipy.stats import kendalltau, spearmanr  # here: scipy.stats takes most of a second to import
+
     err = (predicted - measured) / measured
     noise = np.abs(again - measured[: len(again)]) / measured[: len(again)]
     return {

@@ -222,11 +222,14 @@ def test_a_job_the_cluster_cannot_run_fails_at_once_and_blocks_nobody(tmp_path):
 
 
 def ray_workers(server_pid: int) -> list[int]:
-    """The server's Ray worker processes (their titles start with `ray::`)."""
+    """The server's Ray processes titled `ray::` (its workers and agents): in its process group, or children of
+    its raylet (each worker leads a process group of its own)."""
     group = os.getpgid(server_pid)
-    out = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True, check=True).stdout
-    return [int(pid) for pid, _, args in (line.strip().partition(" ") for line in out.splitlines())
-            if args.startswith("ray::") and _group_of(int(pid)) == group]
+    out = subprocess.run(["ps", "-eo", "pid=,ppid=,args="], capture_output=True, text=True, check=True).stdout
+    rows = [line.split(None, 2) for line in out.splitlines()]
+    ours = {int(pid) for pid, _, _ in rows if _group_of(int(pid)) == group}
+    return [int(pid) for pid, parent, args in rows
+            if args.startswith("ray::") and (int(pid) in ours or int(parent) in ours)]
 
 
 def listening_addresses(server_pid: int) -> list[str]:
