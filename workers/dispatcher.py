@@ -125,7 +125,7 @@ class Dispatcher:
 
         now = time.monotonic()
         if now - self._last_expiry_check >= min(5.0, self.settings.lease_seconds / 3):
-            repo.requeue_expired(self.db)  # takes SQLite's write lock: not on every poll
+            self._stop_expired(repo.requeue_expired(self.db))  # takes SQLite's write lock: not on every poll
             self._last_expiry_check = now
         if self.running:
             done, pending = ray.wait(list(self.running), num_returns=len(self.running), timeout=0)
@@ -168,6 +168,18 @@ class Dispatcher:
                               self.settings.lease_seconds, threads, self.settings.storage_url)
             self.running[ref] = (job.id, job.attempt)
             self.submitted[ref] = (now, resources)
+
+    def _stop_expired(self, job_ids: list[str]) -> None:
+        """A task of ours whose job's lease expired (its heartbeat stopped: a hung worker) is stopped, so that
+        its slot serves the queue again; the job itself went back to the queue (its writes are fenced anyway)."""
+        import ray
+
+        for ref, (job_id, attempt) in list(self.running.items()):
+            if job_id in job_ids:
+                log.warning("job %s attempt %s: lease expired, stopping its task", job_id, attempt)
+                ray.cancel(ref, force=True)
+                self.running.pop(ref, None)
+                self.submitted.pop(ref, None)
 
     def _watch_unstarted(self, pending: list, now: float) -> None:
         """Tasks whose worker has not taken the lease yet (waiting for resources): a cancel removes them at
