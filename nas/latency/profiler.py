@@ -22,6 +22,10 @@ from typing import Any
 import numpy as np
 import torch
 
+# imported with the module although only validation uses it: a worker that had not imported scipy built tables
+# that the test's own timing (in a process that had) put 14% off for one front network, twice in a row
+from scipy.stats import kendalltau, spearmanr  # noqa: E402
+
 from nas.files import Guard
 from nas.latency.backends import backend_for
 from nas.latency.layers import arch_layers, missing_layers
@@ -270,8 +274,6 @@ def validate_table(
 
 def accuracy_report(predicted: np.ndarray, measured: np.ndarray, again: np.ndarray) -> dict[str, Any]:
     """The prediction error next to the noise floor (`again` re-measures the first networks)."""
-    from scipy.stats import kendalltau, spearmanr  # here: scipy.stats takes most of a second to import
-
     err = (predicted - measured) / measured
     noise = np.abs(again - measured[: len(again)]) / measured[: len(again)]
     return {
