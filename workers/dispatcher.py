@@ -130,18 +130,6 @@ class Dispatcher:
         if self.running:
             done, pending = ray.wait(list(self.running), num_returns=len(self.running), timeout=0)
             self._watch_unstarted(pending, now)
-            # only a task not started yet: once it runs, its worker's own heartbeat renews the lease (so a worker
-            # whose heartbeat stopped has its lease expire, and nothing here writes twice a second all run long)
-            for ref in pending:
-                if ref not in self.running or ref not in self.submitted:
-                    continue
-                job_id, attempt = self.running[ref]
-                try:
-                    repo.renew_lease(self.db, job_id=job_id, attempt=attempt, owner=None,
-                                     lease_seconds=self.settings.lease_seconds)
-                except StaleAttempt:
-                    pass  # the attempt was cancelled or requeued; its task will notice and end
-
             for ref in done:
                 self.submitted.pop(ref, None)
                 job_id, attempt = self.running.pop(ref)
@@ -172,20 +160,24 @@ class Dispatcher:
     def _stop_expired(self, job_ids: list[str]) -> None:
         """A task of ours whose job's lease expired (its heartbeat stopped: a hung worker) is stopped, so that
         its slot serves the queue again; the job itself went back to the queue (its writes are fenced anyway)."""
-        import ray
-
         for ref, (job_id, attempt) in list(self.running.items()):
             if job_id in job_ids:
                 log.warning("job %s attempt %s: lease expired, stopping its task", job_id, attempt)
-                ray.cancel(ref, force=True)
-                self.running.pop(ref, None)
-                self.submitted.pop(ref, None)
+                self._drop(ref)
 
-    def _watch_unstarted(self, pending: list, now: float) -> None:
-        """Tasks whose worker has not taken the lease yet (waiting for resources): a cancel removes them at
-        once, and one that waits longer than NAS_START_TIMEOUT fails saying so, freeing its slot."""
+    def _drop(self, ref: object) -> None:
+        """Stop a task of ours and free its slot."""
         import ray
 
+        ray.cancel(ref, force=True)
+        self.running.pop(ref, None)
+        self.submitted.pop(ref, None)
+
+    def _watch_unstarted(self, pending: list, now: float) -> None:
+        """Tasks whose worker has not taken the lease yet (waiting for resources): their lease is renewed here
+        until then (afterwards the worker's own heartbeat keeps it, so one whose heartbeat stops has it expire),
+        a cancel removes them at once, and one that waits longer than NAS_START_TIMEOUT fails saying so,
+        freeing its slot."""
         waiting = {ref: self.running[ref] for ref in pending if ref in self.submitted}
         if not waiting:
             return
@@ -203,10 +195,13 @@ class Dispatcher:
                 error = (f"did not start within {self.settings.start_timeout:g} s: the cluster had no free "
                          f"{resources or 'worker'}")
             else:
+                try:
+                    repo.renew_lease(self.db, job_id=job_id, attempt=attempt, owner=None,
+                                     lease_seconds=self.settings.lease_seconds)
+                except StaleAttempt:
+                    pass  # the attempt was cancelled or requeued; its task will notice and end
                 continue
-            ray.cancel(ref, force=True)
-            self.running.pop(ref, None)
-            self.submitted.pop(ref, None)
+            self._drop(ref)
             try:
                 repo.finish(self.db, job_id=job_id, attempt=attempt, status=status, error=error,
                             error_kind="user" if error else None)

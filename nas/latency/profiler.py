@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 import torch
 
-# imported with the module although only validation uses it: a worker that had not imported scipy built tables
-# that the test's own timing (in a process that had) put 14% off for one front network, twice in a row
-from scipy.stats import kendalltau, spearmanr  # noqa: E402
+# imported with the module although only validation uses it: without scipy loaded, a worker's table put one
+# front network 14% off the REST acceptance test's own timing, twice (once again loaded, it passed; cause unknown)
+from scipy.stats import kendalltau, spearmanr
 
 from nas.files import Guard
 from nas.latency.backends import backend_for

@@ -24,7 +24,6 @@ def goes_silent(db_url: str, data_dir: str, job_id: str, attempt: int, *args) ->
     return "succeeded"
 
 
-
 @pytest.fixture
 def dispatcher(tmp_path, request):
     os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
@@ -45,15 +44,16 @@ def dispatcher(tmp_path, request):
     db.dispose()
 
 
-def _wait(db, job_id, statuses, timeout=120):
+def _wait(db, job_id, statuses, timeout=120, attempt=1):
+    """The job once it is in one of `statuses` on attempt `attempt` or later."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with db.session() as s:
             job = repo.get_job(s, job_id)
-            if job.status in statuses:
+            if job.status in statuses and job.attempt >= attempt:
                 return job
         time.sleep(0.2)
-    raise AssertionError(f"job {job_id} stayed {job.status}")
+    raise AssertionError(f"job {job_id} stayed {job.status} on attempt {job.attempt} ({job.error})")
 
 
 def test_unstartable_jobs_time_out_and_pending_ones_cancel(dispatcher):
@@ -78,14 +78,7 @@ def test_a_worker_whose_heartbeat_stops_loses_its_job_and_its_slot(dispatcher):
         job, _ = repo.submit_job(s, owner_id=owner, config={}, kind="silent")
     # the dispatcher does not keep a started task's lease alive: it expires, the job goes back to the queue, the
     # hung task is stopped, and the freed slot (the only one) runs the job's next attempt
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        with db.session() as s:
-            row = repo.get_job(s, job.id)
-            if row.attempt >= 2 and row.status == "running":
-                break
-        time.sleep(0.2)
-    assert row.attempt >= 2 and row.status == "running", (row.status, row.attempt, row.error)
+    _wait(db, job.id, ("running",), attempt=2)
     with db.session() as s:
         reasons = [e.data.get("reason") for e in repo.events_after(s, job.id) if e.kind == "status"]
     assert "lease of attempt 1 expired (worker lost)" in reasons, reasons
