@@ -12,22 +12,16 @@ wins only on the validation networks is fitted to them; leave-one-out is the che
 from __future__ import annotations
 
 import argparse
-import json
-import random
-import sys
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
+from latency_report import add_arguments, load
 from scipy.stats import kendalltau
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from nas.latency import LatencyPredictor  # noqa: E402
-from nas.latency.predictor import fit_correction  # noqa: E402
-from nas.latency.profiler import CALIBRATION_SEED  # noqa: E402
-from nas.latency.table import LatencyTable  # noqa: E402
-from search_spaces import Arch, SearchSpaceSpec, get_space  # noqa: E402
+from nas.latency import LatencyPredictor
+from nas.latency.predictor import fit_correction
+from nas.latency.table import LatencyTable
+from search_spaces import Arch, SearchSpaceSpec
 
 # "table": the entries as built (predecessor terms fitted); the others: a plain statistic of each entry's
 # samples over its contexts, without predecessor terms
@@ -68,24 +62,14 @@ def score(predicted: np.ndarray, measured: np.ndarray) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("table", type=Path)
-    parser.add_argument("--report", type=Path, help="the validation report (default: TABLE's .report.json)")
-    parser.add_argument("--space", required=True, help="the preset the table was built and validated for")
-    args = parser.parse_args()
-    table, space = LatencyTable.load(args.table), get_space(args.space)
-    report = json.loads((args.report or args.table.with_suffix(".report.json")).read_text())
-    built = np.array([p.measured for p in table.points if p.source == "build"])
-    rng = random.Random(CALIBRATION_SEED)
-    build = [space.sample(rng) for _ in built]
-    rng = random.Random(0)
-    validation = [space.sample(rng) for _ in report["networks"]]
-    if [a.id for a in validation] != [n["arch_id"] for n in report["networks"]]:
-        sys.exit("the report's networks are not this space's validation networks (seed 0)")
-    truth = np.array([n["measured_ms"] for n in report["networks"]])
+    add_arguments(parser)
+    run = load(parser.parse_args())
+    build, built = run.build_networks()
+    truth = np.array([n["measured_ms"] for n in run.networks])
     print(f"{len(built)} build networks (leave-one-out), {len(truth)} validation networks")
     print(f"{'entries':8s} {'LOO MAPE':>8s} {'±10%':>5s} {'tau':>6s}   {'val MAPE':>8s} {'±10%':>5s} {'tau':>6s}")
     for statistic in STATISTICS:
-        loo, predicted = predictions(with_statistic(table, statistic), space, build, built, validation)
+        loo, predicted = predictions(with_statistic(run.table, statistic), run.space, build, built, run.archs)
         print(f"{statistic:8s} {score(loo, built):>21s}   {score(predicted, truth):>21s}")
 
 

@@ -176,12 +176,24 @@ def build_table(
         table.fit_contexts()
     fingerprint = space_fingerprint(space)
     if calibration > 0 and not any(p.space == fingerprint for p in table.points):
-        rng = random.Random(CALIBRATION_SEED)  # the given archs hold the only layers a partial table has
-        chosen = networks[:calibration] if archs is not None else [space.sample(rng) for _ in range(calibration)]
+        # the given archs hold the only layers a partial table has
+        chosen = networks[:calibration] if archs is not None else calibration_archs(space, calibration)
         add_overhead_points(table, measurer, space, chosen, "build", progress)
     table.build_seconds += time.perf_counter() - t0
     table.save(out, guard)
     return table
+
+
+def calibration_archs(space: SearchSpaceSpec, n: int) -> list[Arch]:
+    """The random networks a new table's overhead is fitted on."""
+    rng = random.Random(CALIBRATION_SEED)
+    return [space.sample(rng) for _ in range(n)]
+
+
+def validation_archs(space: SearchSpaceSpec, n: int, seed: int = 0) -> list[Arch]:
+    """The random networks `validate_table` measures (its own seed, apart from the build's)."""
+    rng = random.Random(seed)
+    return [space.sample(rng) for _ in range(n)]
 
 
 def _add_samples(table: LatencyTable, entries: dict[str, Entry], layers: list, ms: np.ndarray) -> None:
@@ -241,8 +253,7 @@ def validate_table(
     predictor = LatencyPredictor(table, space)
     protocol = table.profile if repeats is None else table.profile.model_copy(update={"repeats": repeats})
     measurer = Measurer(protocol, table.reference)
-    rng = random.Random(seed)
-    archs = [space.sample(rng) for _ in range(samples)]
+    archs = validation_archs(space, samples, seed)
     measured, slowdowns = [], []
     for n, arch in enumerate(archs, 1):
         ms, slowdown = measurer.network_ms(plan(space, arch), space.input_shape)
