@@ -8,6 +8,7 @@ from typing import Literal
 import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from nas.latency.allocator import Regime
 from nas.latency.backends import BACKENDS
 
 
@@ -52,6 +53,9 @@ class HardwareProfile(BaseModel):
     repeats: int = Field(100, ge=2, description="timed runs per measurement, and as many of the reference")
     block: int = Field(5, ge=1, description="runs per block; blocks alternate with the reference's")
     cover: int = Field(3, ge=1, description="networks (contexts) each layer entry is timed in")
+    allocator: Regime = Field("steady", description="the measuring process's malloc: 'steady' fixes glibc's mmap and "
+                                                    "trim thresholds at their largest, as a long-running process "
+                                                    "settles (see nas.latency.allocator); 'as-is' leaves them")
     machine: Machine | None = Field(None, description="where it was measured; a profile registered before any "
                                                       "measurement takes the machine of its first measurement")
 

@@ -27,6 +27,7 @@ import torch
 from scipy.stats import kendalltau, spearmanr
 
 from nas.files import Guard
+from nas.latency.allocator import fix_allocator
 from nas.latency.backends import backend_for
 from nas.latency.layers import arch_layers, missing_layers
 from nas.latency.predictor import LatencyPredictor, fit_correction
@@ -54,6 +55,9 @@ class Measurer:
     """What every measurement on one profile needs: the backend and the reference network with its input."""
 
     def __init__(self, profile: HardwareProfile, reference: Reference):
+        if not fix_allocator(profile.allocator):
+            raise TableError(f"the profile measures with the {profile.allocator!r} allocator regime, which this "
+                             "process cannot set (no glibc)")
         self.profile = profile
         self.backend = backend_for(profile)
         self._inputs: dict[tuple[int, ...], Any] = {}

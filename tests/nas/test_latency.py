@@ -407,3 +407,42 @@ def test_context_terms_are_recovered_from_samples_in_mixed_contexts():
                                                                                   rel=0.01)
     assert table.in_context(0.5, "ssm", "conv") > table.in_context(0.5, "attention", "conv") > table.in_context(
         0.5, "conv", "conv")
+
+
+ALLOCATION_PROBE = """
+import ctypes, sys
+import torch
+from nas.latency.profiler import Measurer
+from nas.latency.profile import HardwareProfile
+from nas.latency.table import Reference
+from search_spaces import get_space, plan
+
+class MallInfo2(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split()]
+
+libc = ctypes.CDLL("libc.so.6")
+libc.mallinfo2.restype = MallInfo2
+space = get_space("hybrid-tiny")
+arch = space.smallest()
+reference = Reference(plan=plan(space, arch), input_shape=list(space.input_shape), ms=1.0)
+Measurer(HardwareProfile(name="probe", allocator=sys.argv[1], repeats=2, warmup=0, threads=1), reference)
+before = libc.mallinfo2().hblkhd
+block = torch.empty(8 << 20, dtype=torch.uint8)  # an 8 MiB activation
+print((libc.mallinfo2().hblkhd - before) >> 20)
+"""
+
+
+def test_a_steady_allocator_profile_serves_large_tensors_from_the_heap():
+    """Measured with the profile's 'steady' regime, an 8 MiB tensor is heap, not fresh mmapped pages (which
+    glibc would otherwise choose by the process's past); 'as-is' leaves glibc's default (mmap above 128 KiB)."""
+    import subprocess
+    import sys
+
+    def mmapped_mib(regime: str) -> int:
+        out = subprocess.run([sys.executable, "-c", ALLOCATION_PROBE, regime], capture_output=True, text=True,
+                             check=True, timeout=300)
+        return int(out.stdout.split()[-1])
+
+    assert mmapped_mib("as-is") == 8
+    assert mmapped_mib("steady") == 0
+    assert HardwareProfile(name="p").allocator == "steady"
