@@ -159,6 +159,8 @@ def latency_build(
     repeats: int = typer.Option(100, help="timed runs per network (and as many of the reference network)"),
     block: int = typer.Option(5, help="runs per block; blocks alternate with the reference network's"),
     cover: int = typer.Option(3, help="networks each layer configuration is timed in"),
+    allocator: str = typer.Option("steady", help="steady: glibc's malloc thresholds fixed while measuring (a "
+                                                 "latency independent of the process's past); as-is: left alone"),
     calibration: int = typer.Option(40, help="whole networks measured to fit the per-call overhead"),
     archs: Path | None = typer.Option(None, help="only the layers these archs use (JSON list or JSON lines)"),
     name: str | None = typer.Option(None, help="profile name (default: derived from the settings)"),
@@ -174,7 +176,8 @@ def latency_build(
     try:
         profile = HardwareProfile(
             name=name or HardwareProfile.default_name(device, backend, batch, threads), device=device, backend=backend,
-            threads=threads, batch_size=batch, repeats=repeats, block=block, cover=cover, machine=Machine.here(device))
+            threads=threads, batch_size=batch, repeats=repeats, block=block, cover=cover, allocator=allocator,
+            machine=Machine.here(device))
     except ValidationError as err:
         raise UserError(f"invalid latency profile: {'; '.join(field_messages(err))}") from None
     with ConsoleReporter() as reporter:

@@ -226,6 +226,9 @@ class ProfileSettings(_Config):
     repeats: int = Field(100, ge=2, le=10_000)
     block: int = Field(5, ge=1, le=1000)
     cover: int = Field(3, ge=1, le=20)
+    allocator: Literal["steady", "as-is"] = Field(
+        "steady", description="steady: glibc's malloc thresholds fixed while measuring, so a latency does not depend "
+                              "on the measuring process's past; as-is: left as they are")
 
     _backend = field_validator("backend")(classmethod(lambda cls, v: BACKENDS.check(v)))
 

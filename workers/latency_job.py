@@ -33,7 +33,7 @@ def _build(db: Database, request: LatencyBuildRequest, files: JobFiles, reporter
                                                             request.threads),
         device=request.device, backend=request.backend, threads=request.threads,  # type: ignore[arg-type]
         batch_size=request.batch_size, repeats=request.repeats, block=request.block, cover=request.cover,
-        machine=Machine.here(request.device))
+        allocator=request.allocator, machine=Machine.here(request.device))
     folder = files.store.root / "tables"
     folder.mkdir(parents=True, exist_ok=True)
     out = files.here(str(folder / f"build-{reporter.job_id}.json"))  # resumed by a later attempt
