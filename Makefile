@@ -9,13 +9,14 @@ STAMP := $(VENV)/.installed
 
 setup: $(STAMP)
 
-# torch goes in first, pinned, so that resolving the project's range (torch>=2.3,<3) installs
-# nothing more; otherwise pip would pick the newest torch with several GB of CUDA packages.
+# torch goes in first, pinned, and stays pinned while the project's dependencies resolve: without the pin
+# in that second command pip replaced 2.13.0+cpu with the newest allowed torch and several GB of CUDA
+# packages, although the project's range (torch>=2.3,<3) admits the installed one.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q "torch==$(TORCH_VERSION)"
-	$(BIN)/pip install -q -e ".[dev]"
+	$(BIN)/pip install -q -e ".[dev]" "torch==$(TORCH_VERSION)"
 	touch $(STAMP)
 
 # The service on its embedded defaults: SQLite in runs/server, a local Ray, the built-in digits

@@ -30,7 +30,7 @@ def run(space_name: str, batch: int, args: argparse.Namespace) -> dict:
     profile = HardwareProfile(name=f"cpu-{args.backend}-b{batch}-t{args.threads}", batch_size=batch,
                               threads=args.threads, backend=args.backend, cover=args.cover,
                               repeats=args.repeats if batch == 1 else args.repeats_batched,
-                              block=5 if batch == 1 else args.block_batched,
+                              block=5 if batch == 1 else args.block_batched, allocator=args.allocator,
                               machine=Machine.here("cpu"))
     stem = args.out / f"{space_name}-b{batch}-{args.backend}"
     table = build_table(space, profile, stem.with_suffix(".json"), calibration=args.calibration)
@@ -53,6 +53,7 @@ def main() -> None:
     parser.add_argument("--cover", type=int, default=3, help="networks each layer is timed in (the profile default)")
     parser.add_argument("--calibration", type=int, default=40, help="networks the overhead is fitted on")
     parser.add_argument("--backend", default="torch", help="torch or onnxruntime")
+    parser.add_argument("--allocator", default="steady", help="steady (glibc's thresholds fixed) or as-is")
     parser.add_argument("--only", help="space:batch, e.g. hybrid-seq:1")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
