@@ -75,7 +75,7 @@ def latency_summary(predictor: Any) -> dict[str, Any] | None:
         return None
     profile = predictor.table.profile
     return {"profile": profile.name, "device": profile.device, "backend": profile.backend,
-            "batch_size": profile.batch_size, "threads": profile.threads,
+            "batch_size": profile.batch_size, "threads": profile.threads, "allocator": profile.allocator,
             "machine": profile.machine.model_dump() if profile.machine else None, "calibration": predictor.scale}
 
 

@@ -43,6 +43,20 @@ def _steady() -> bool:
     return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_MAX)) and bool(mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
 
 
+def environment(regime: Regime) -> dict[str, str]:
+    """The environment that puts a deployed process in `regime` from its start (glibc reads it at start-up)."""
+    if regime == "as-is":
+        return {}
+    return {"MALLOC_MMAP_THRESHOLD_": str(MMAP_THRESHOLD_MAX), "MALLOC_TRIM_THRESHOLD_": str(TRIM_THRESHOLD)}
+
+
+def describe(regime: Regime) -> str:
+    """How to run a model in the regime its latency was measured in."""
+    if regime == "as-is":
+        return "glibc's malloc as it is"
+    return "glibc's malloc with " + " ".join(f"{k}={v}" for k, v in environment(regime).items())
+
+
 def fix_allocator(regime: Regime) -> bool:
     """Put this process in the profile's allocator regime; True when the regime holds here."""
     return regime == "as-is" or _steady()

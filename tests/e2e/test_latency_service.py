@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from nas.latency import LatencyTable
+from nas.latency.allocator import fix_allocator
 from search_spaces import get_space, walk
 from search_spaces.standalone import Network
 from tests.e2e.server import TINY_SEARCH, Server, follow_events, wait_for
@@ -46,8 +47,10 @@ def fast_half_mean(model, x, runs: int) -> np.ndarray:
 
 def measure_in_table_units(plan: list[dict], input_shape: list[int], table: LatencyTable, rounds: int = 40) -> float:
     """This test's own timing of a network (plain calls, batch 1, 2 threads), interleaved with the table's
-    reference network so that the host's speed now cancels: in the table's build-time milliseconds."""
+    reference network so that the host's speed now cancels: in the table's build-time milliseconds. Like the
+    threads, the process's allocator regime is the profile's (what its exports tell a user to run with)."""
     torch.set_num_threads(table.profile.threads)
+    assert fix_allocator(table.profile.allocator)
     net, ref = Network(plan).eval(), Network(table.reference.plan).eval()
     x, xr = torch.randn(1, *input_shape), torch.randn(1, *table.reference.input_shape)
     target, reference = [], []
@@ -89,6 +92,7 @@ def test_a_search_on_user_images_with_a_registered_profile_predicts_its_fronts_l
         export = user.get(f"/api/v1/searches/{search_id}/candidates/{f['arch_id']}/export", params={"format": "json"})
         info = export.json()
         assert info["latency_profile"]["profile"] == "cpu-b1-t2"  # the export says which profile its figure is for
+        assert info["latency_profile"]["allocator"] == "steady"  # and in which allocator regime it holds
         space = get_space(info["space"]["name"]).with_input(tuple(info["input_shape"]), 5)
         plan = [site.config for site in walk(space, space.parse(f["arch"]))]
         predicted = f["metrics"]["latency_ms"] / info["latency_profile"]["calibration"]  # table units
