@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from nas.budget import auto_epochs
+from nas.latency.allocator import Regime
 from nas.latency.backends import BACKENDS
 from nas.search.strategies import STRATEGIES
 from search_spaces.errors import UserError, field_messages, read_yaml
@@ -226,7 +227,7 @@ class ProfileSettings(_Config):
     repeats: int = Field(100, ge=2, le=10_000)
     block: int = Field(5, ge=1, le=1000)
     cover: int = Field(3, ge=1, le=20)
-    allocator: Literal["steady", "as-is"] = Field(
+    allocator: Regime = Field(
         "steady", description="steady: glibc's malloc thresholds fixed while measuring, so a latency does not depend "
                               "on the measuring process's past; as-is: left as they are")
 

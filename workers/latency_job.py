@@ -7,7 +7,7 @@ from typing import Any
 
 from nas.latency import HardwareProfile, Machine, build_table, validate_table
 from nas.progress import Cancelled
-from nas.schemas import LatencyBuildRequest
+from nas.schemas import LatencyBuildRequest, ProfileSettings
 from nas.store import Database, repo
 from search_spaces import UserError, get_space
 from workers.attempt import JobFiles, run_attempt
@@ -31,9 +31,7 @@ def _build(db: Database, request: LatencyBuildRequest, files: JobFiles, reporter
     profile = HardwareProfile(
         name=request.name or HardwareProfile.default_name(request.device, request.backend, request.batch_size,
                                                             request.threads),
-        device=request.device, backend=request.backend, threads=request.threads,  # type: ignore[arg-type]
-        batch_size=request.batch_size, repeats=request.repeats, block=request.block, cover=request.cover,
-        allocator=request.allocator, machine=Machine.here(request.device))
+        machine=Machine.here(request.device), **request.model_dump(include=set(ProfileSettings.model_fields)))
     folder = files.store.root / "tables"
     folder.mkdir(parents=True, exist_ok=True)
     out = files.here(str(folder / f"build-{reporter.job_id}.json"))  # resumed by a later attempt

@@ -197,6 +197,8 @@ class LatencyTable(BaseModel):
             data = _upgrade_v2(data, path)
         if data.get("version") != VERSION:
             raise TableError(f"{path}: table format version {data.get('version')}, this version reads {VERSION}")
+        if isinstance(data.get("profile"), dict):  # tables from before the allocator was fixed were measured as-is
+            data["profile"].setdefault("allocator", "as-is")
         return cls.model_validate(data)
 
 

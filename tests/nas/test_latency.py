@@ -446,3 +446,10 @@ def test_a_steady_allocator_profile_serves_large_tensors_from_the_heap():
     assert mmapped_mib("as-is") == 8
     assert mmapped_mib("steady") == 0
     assert HardwareProfile(name="p").allocator == "steady"
+
+
+def test_a_table_saved_before_the_allocator_setting_reads_as_measured_as_is(tmp_path):
+    data = json.loads(fake_table().model_dump_json())
+    del data["profile"]["allocator"]
+    (tmp_path / "old.json").write_text(json.dumps(data))
+    assert LatencyTable.load(tmp_path / "old.json").profile.allocator == "as-is"
