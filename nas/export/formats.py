@@ -101,8 +101,9 @@ def latency_note(latency: dict[str, Any] | None) -> str:
 @contextmanager
 def quiet_exporter() -> Iterator[None]:
     """Silence what the exporters say about things that do not concern an exported network: torchvision
-    ops that are not installed, deprecations inside torch, onnxscript's progress lines, and the tracer's
-    note on the scan's chunk-count branch (constant for a given input length, which an export fixes)."""
+    ops that are not installed, deprecations inside torch, onnxscript's progress lines, the tracer's
+    note on the scan's chunk-count branch (constant for a given input length, which an export fixes), and the
+    TorchScript-based exporter's note that it leaves strided slices unfolded (they run as Slice ops)."""
     noisy = [logging.getLogger(n) for n in ("torch.onnx._internal.exporter._registration", "onnxscript", "onnx_ir")]
     levels = [logger.level for logger in noisy]
     for logger in noisy:
@@ -112,6 +113,7 @@ def quiet_exporter() -> Iterator[None]:
             warnings.simplefilter("ignore", FutureWarning)
             warnings.simplefilter("ignore", DeprecationWarning)
             warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            warnings.filterwarnings("ignore", "Constant folding - Only steps=1", UserWarning)
             yield
     finally:
         for logger, level in zip(noisy, levels, strict=True):

@@ -1,6 +1,7 @@
 import json
 import random
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -214,8 +215,13 @@ def test_build_for_given_archs_only(tmp_path):
 
 
 def test_onnxruntime_backend_times_layer_sessions(tmp_path):
-    arch = TINY.smallest()
-    table = build_table(TINY, profile(backend="onnxruntime"), tmp_path / "ort.json", calibration=2, archs=[arch])
+    rng = random.Random(0)  # an arch with a bidirectional SSM layer, whose reversal the exporter notes at length
+    arch = next(a for a in (TINY.sample(rng) for _ in range(100))
+                if any(e.get("bidirectional") for e, _ in arch_layers(TINY, a)))
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        table = build_table(TINY, profile(backend="onnxruntime"), tmp_path / "ort.json", calibration=2, archs=[arch])
+    assert not [w for w in said if "Constant folding" in str(w.message)]  # a table build prints only its progress
     assert len(table.entries) == len(arch_layers(TINY, arch))
     assert all(e.ms > 0 for e in table.entries) and table.correction.networks == 1  # calibrated on the given arch
 
