@@ -19,7 +19,7 @@ import torch
 from safetensors.torch import save_file
 
 from nas.export.codegen import model_source
-from nas.latency.allocator import describe
+from nas.latency.allocator import UNRECORDED, describe
 from nas.registry import Registry
 from search_spaces.standalone import Network
 
@@ -94,7 +94,7 @@ def latency_note(latency: dict[str, Any] | None) -> str:
         return "no hardware profile (latency not predicted)"
     machine = (latency.get("machine") or {}).get("gpu") or (latency.get("machine") or {}).get("cpu") or "its machine"
     return (f"profile `{latency['profile']}` ({latency['device']}, {latency['backend']}, batch {latency['batch_size']}, "
-            f"{latency['threads']} threads, {describe(latency.get('allocator', 'as-is'))}, on {machine}; calibrated "
+            f"{latency['threads']} threads, {describe(latency.get('allocator', UNRECORDED))}, on {machine}; calibrated "
             f"x{latency['calibration']:.3f} to the host's speed during the search)")
 
 

@@ -22,6 +22,7 @@ from functools import cache
 from typing import Literal
 
 Regime = Literal["steady", "as-is"]
+UNRECORDED: Regime = "as-is"  # the regime of a table or result saved before the regime was recorded: glibc untouched
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # mallopt parameters (malloc.h)
 MMAP_THRESHOLD_MAX = 32 << 20  # glibc's largest on 64-bit (HEAP_MAX_SIZE / 2)
 TRIM_THRESHOLD = 1 << 30

@@ -21,6 +21,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from nas.files import Guard, atomic_write
+from nas.latency.allocator import UNRECORDED
 from nas.latency.profile import HardwareProfile
 from search_spaces import SearchSpaceSpec, UserError
 
@@ -197,8 +198,8 @@ class LatencyTable(BaseModel):
             data = _upgrade_v2(data, path)
         if data.get("version") != VERSION:
             raise TableError(f"{path}: table format version {data.get('version')}, this version reads {VERSION}")
-        if isinstance(data.get("profile"), dict):  # tables from before the allocator was fixed were measured as-is
-            data["profile"].setdefault("allocator", "as-is")
+        if isinstance(data.get("profile"), dict):
+            data["profile"].setdefault("allocator", UNRECORDED)
         return cls.model_validate(data)
 
 
