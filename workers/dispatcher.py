@@ -47,14 +47,22 @@ def init_ray(address: str | None, worker_niceness: int = 0) -> None:
 
 
 def _import_the_engine() -> None:
+    """What a search imports, including what its first steps import lazily: the first torch optimizer imports
+    torch._dynamo (1.7 s here) and the built-in dataset scikit-learn's loaders (0.8 s)."""
+    import sklearn.datasets  # noqa: F401
+    import torch._dynamo  # noqa: F401
+
+    import nas.latency.for_search  # noqa: F401  (a search with a latency table: the profiler, scipy)
     import nas.pipeline  # noqa: F401
     import workers.tune_finalize  # noqa: F401
 
 
 def warm_workers(count: int) -> None:
     """Have Ray start `count` worker processes that import torch and the engine, without waiting for them: Ray
-    keeps idle workers and hands them the next tasks and actors, so a search (and its evaluation actors and
-    Tune trials) does not pay for a process start and those imports (seconds each) when it begins."""
+    keeps idle workers and hands them the next tasks, so a search (and its Tune driver) does not pay for a process
+    start and those imports (seconds each) when it begins. Actors do not benefit: Ray starts an actor only in a
+    worker that has never run a task, so evaluation actors and Tune trials start processes of their own (which is
+    why what they import is kept lean: nas.latency loads lazily, the trials' channel imports only Ray)."""
     import ray
 
     warm = ray.remote(num_cpus=0)(_import_the_engine)

@@ -34,6 +34,7 @@ from nas.finalize import Trained, fine_tune
 from nas.progress import Cancelled, Reporter
 from nas.schemas import FinalizeConfig
 from nas.storage import ArtifactStore
+from workers.tune_channel import TuneChannel
 
 WEIGHTS = "model.safetensors"
 
@@ -52,28 +53,6 @@ def _trial(config: dict[str, Any], models: dict[str, nn.Module], data: DataSplit
     with tempfile.TemporaryDirectory() as folder:
         save_tensors(Path(folder) / WEIGHTS, model)
         tune.report(metrics | {"final": 1}, checkpoint=tune.Checkpoint.from_directory(folder))
-
-
-@ray.remote(num_cpus=0)
-class _Channel:
-    """Between the Tune driver and the search it serves: finished trials up, the cancel flag down."""
-
-    def __init__(self) -> None:
-        self.events: list[tuple[str, float]] = []
-        self.cancelled = False
-
-    def finished(self, text: str, accuracy: float) -> None:
-        self.events.append((text, accuracy))
-
-    def take(self) -> list[tuple[str, float]]:
-        events, self.events = self.events, []
-        return events
-
-    def cancel(self) -> None:
-        self.cancelled = True
-
-    def is_cancelled(self) -> bool:
-        return self.cancelled
 
 
 class _Cancel(tune.Stopper):
@@ -207,7 +186,7 @@ def tune_fine_tuner(store: ArtifactStore, folder: Path, cuda: bool = False):
     def fine_tune_all(phase: str, models: dict[str, nn.Module], data: DataSplits, cfg: FinalizeConfig,
                       reporter: Reporter, amp: torch.dtype | None, seconds: float | None = None) -> dict[str, Trained]:
         each = trial_seconds(seconds, len(models), _free_for_trials(cuda))
-        channel = _Channel.remote()  # type: ignore[attr-defined]
+        channel = TuneChannel.remote()  # type: ignore[attr-defined]
         here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
         driver = _drive.options(scheduling_strategy=here)  # type: ignore[attr-defined]
         try:
