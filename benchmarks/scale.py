@@ -7,8 +7,9 @@
    work rather than fill the same minutes) in-process (`run_search`, finalists fine-tuned in-process) and
    through the service (`nas serve` on 127.0.0.1: REST submission, the database queue, a Ray task,
    evaluation in it, finalists as Ray Tune trials), timed by the server from submission to the end; the two
-   alternate for --pairs runs each (a fresh server for each service run, none during the in-process one), and
-   it prints each pair's overhead and their median.
+   alternate (in-process first in odd pairs, the service first in even ones) for --pairs runs each (a fresh
+   server for each service run, none during the in-process one), and it prints each pair's overhead and their
+   median.
 """
 
 from __future__ import annotations
@@ -91,18 +92,22 @@ def _in_process(config: SearchConfig, workdir: Path) -> tuple[float, str]:
 
 
 def service_overhead(pairs: int) -> None:
-    """`pairs` runs of each, alternating (in-process, service, in-process, ...) so that the host's drift over
-    minutes falls on both alike; the overhead is the median of the pairs'. Each service run has a fresh server,
-    started before the clock starts (as a deployed one would be)."""
+    """`pairs` runs of each, alternating in the order in-process, service, service, in-process, ... so that the
+    host's drift over minutes falls on both alike; the overhead is the median of the pairs'. Each service run has
+    a fresh server, started before the clock starts (as a deployed one would be)."""
     config = SearchConfig.model_validate(SMALL_SEARCH)
     print("a fixed-size search (hybrid-small, digits, 400 steps, 150 evaluations, 3 finalists x up to 5 epochs, "
           "no time budget)")
     ratios = []
     with tempfile.TemporaryDirectory() as folder:
         for pair in range(pairs):
-            # no server while the engine runs alone: the service's idle cost (Ray's daemons) is overhead too
+            # no server while the engine runs alone: the service's idle cost (Ray's daemons) is overhead too;
+            # every other pair starts with the service, so that a steady drift of the host's speed cancels out
+            if pair % 2:
+                service, service_phases = _through_the_service(SMALL_SEARCH, Path(folder) / f"service-{pair}")
             local, local_phases = _in_process(config, Path(folder) / f"in-process-{pair}")
-            service, service_phases = _through_the_service(SMALL_SEARCH, Path(folder) / f"service-{pair}")
+            if not pair % 2:
+                service, service_phases = _through_the_service(SMALL_SEARCH, Path(folder) / f"service-{pair}")
             ratios.append(service / local)
             print(f"  pair {pair + 1}: in-process run_search {local:7.2f} s   ({local_phases})")
             print(f"          through the service  {service:7.2f} s   ({service_phases}, finalists as Tune trials)"
@@ -114,7 +119,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--workdir", type=Path, default=Path("runs/bench-supernet"))
     parser.add_argument("--archs", type=int, default=40)
-    parser.add_argument("--pairs", type=int, default=3, help="in-process / service runs of the search, alternating")
+    parser.add_argument("--pairs", type=int, default=5, help="in-process / service runs of the search, alternating")
     args = parser.parse_args()
     torch.set_num_threads(2)
     evaluation_phase(args.workdir, args.archs)
