@@ -2,7 +2,7 @@
 
 The names below load on first use (PEP 562): the search config's schema needs only `allocator` and `backends`,
 and a worker that never measures (a Tune trial, an evaluation actor) is spared the profiler's imports (scipy
-among them, about a second of a new worker process's start)."""
+among them: 0.97 s of `python -X importtime` for the package as it was)."""
 
 from __future__ import annotations
 

@@ -26,6 +26,8 @@ def test_the_trials_channel_imports_ray_alone():
 def test_the_latency_package_still_offers_its_names():
     loaded = _loaded_after("nas.latency", ["nas.latency.profiler"])
     assert loaded == {"nas.latency.profiler": False}
+    import nas.latency
     from nas.latency import LatencyTable, build_table
 
     assert LatencyTable.__module__ == "nas.latency.table" and build_table.__module__ == "nas.latency.profiler"
+    assert all(getattr(nas.latency, name) for name in nas.latency.__all__)  # each public name has a home
