@@ -2,8 +2,8 @@
 
 ask() proposes an arch; tell(arch, metrics) reports its metrics. Several asks may precede the
 matching tells (for parallel evaluation). A resumed search hands a strategy the candidates its earlier
-attempts evaluated (`resume`); NSGA-II keeps its whole state in an Optuna study, which lives in a
-database when a `StudyRef` names one (the product's database for a search run by the service, a SQLite
+attempts evaluated (`resume`); NSGA-II keeps its state in an Optuna study whose finished trials are stored in
+a database when a `StudyRef` names one (the product's database for a search run by the service, a SQLite
 file in the run folder for `nas search`), so a resumed search continues that study.
 """
 
@@ -47,7 +47,7 @@ class StudyRef:
         if not self.storage.startswith("sqlite"):
             return optuna.storages.RDBStorage(self.storage)
         # a SQLite database is shared with the product's own sessions: wait for a lock as they do, and commit
-        # as they do (write-ahead log, no fsync per commit): a trial's ask and tell are several commits each
+        # as they do (write-ahead log, no fsync per commit): NSGA2 commits each finished trial
         from nas.store.db import (
             write_ahead,  # not at the top: nas.store imports this module (through schemas)
         )
@@ -141,7 +141,15 @@ class RegularizedEvolution(Strategy):
 
 @STRATEGIES.register("nsga2")
 class NSGA2(Strategy):
-    """NSGA-II through Optuna's NSGAIISampler (ask/tell), constraints included."""
+    """NSGA-II through Optuna's NSGAIISampler (ask/tell), constraints included.
+
+    The sampler asks and is told on a study in memory, over every dimension of the space; each finished trial is
+    then copied to the stored study (when a `StudyRef` names one) in one transaction, with the parameters its arch
+    uses (as a conditional Optuna search space records them) and the arch's id as a user attribute. Optuna's
+    database storage costs two queries per parameter: asking on the stored study itself (one commit per
+    suggestion, 70 per hybrid-small arch) took about half of a search phase (see the README). A resumed search
+    loads the stored trials and continues that study; the dimensions their archs do not use take their first
+    choice, and the sampler rebuilds its cache of parent populations."""
 
     def __init__(self, space: SearchSpaceSpec, objectives: Objectives, settings: SearchSettings,
                  study: StudyRef | None = None):
@@ -149,29 +157,49 @@ class NSGA2(Strategy):
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         sampler = optuna.samplers.NSGAIISampler(population_size=settings.population, seed=settings.seed)
         directions = [StudyDirection.MAXIMIZE if n in MAXIMIZE else StudyDirection.MINIMIZE for n in objectives.names]
-        self.study = optuna.create_study(directions=directions, sampler=sampler, load_if_exists=True,
-                                         storage=study.rdb() if study else None,
-                                         study_name=study.name if study else None)
+        self.study = optuna.create_study(directions=directions, sampler=sampler)
+        self.stored = None if study is None else optuna.create_study(
+            directions=directions, storage=study.rdb(), study_name=study.name, load_if_exists=True,
+            sampler=optuna.samplers.RandomSampler(settings.seed))  # never asked: it keeps the finished trials
         self.dimensions = space.dimensions()
+        self.distributions: dict[str, optuna.distributions.BaseDistribution] = {
+            d.name: optuna.distributions.CategoricalDistribution(list(d.choices)) for d in self.dimensions}
         self.pending: dict[str, list[optuna.trial.Trial]] = {}
-        self._fail_interrupted()
+        if self.stored is not None:
+            self._load_stored()
 
-    def _fail_interrupted(self) -> None:
-        """Trials an earlier attempt asked but never told (it was killed) will never complete."""
-        for trial in self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-            self.study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+    def _load_stored(self) -> None:
+        """Continue the stored study: its finished trials, in their order, over every dimension. (Trials that an
+        earlier version asked on the stored study itself and never told, its attempt killed, are marked failed.)"""
+        assert self.stored is not None
+        for trial in self.stored.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+            self.stored.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+        first = {d.name: d.choices[0] for d in self.dimensions}
+        self.study.add_trials([optuna.trial.create_trial(
+            state=t.state, values=t.values, params=first | t.params, distributions=self.distributions,
+            system_attrs=t.system_attrs) for t in self.stored.get_trials(deepcopy=False)])
+
+    def _record(self, trial: optuna.trial.FrozenTrial) -> None:
+        """Copy a finished trial to the stored study: the parameters its arch uses, and the arch's id."""
+        if self.stored is None:
+            return
+        arch = self.space.from_values(trial.params)
+        used = self.space.active_dimensions(arch)
+        self.stored.add_trial(optuna.trial.create_trial(
+            state=trial.state, values=trial.values, params={k: v for k, v in trial.params.items() if k in used},
+            distributions={k: v for k, v in trial.distributions.items() if k in used},
+            system_attrs=trial.system_attrs, user_attrs={"arch_id": arch.id}))
 
     def resume(self, done: Sequence[tuple[Arch, Mapping[str, float]]]) -> None:
         """A stored study already holds what earlier attempts told it; a new one learns the candidates."""
         if self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
             return
-        distributions: dict[str, optuna.distributions.BaseDistribution] = {
-            d.name: optuna.distributions.CategoricalDistribution(list(d.choices)) for d in self.dimensions}
         for arch, metrics in done:
-            params = self.space.to_values(arch)
-            self.study.add_trial(optuna.trial.create_trial(
-                params=params, distributions=distributions, values=[float(metrics[n]) for n in self.objectives.names],
-                system_attrs=self._constraints(metrics)))
+            trial = optuna.trial.create_trial(
+                params=self.space.to_values(arch), distributions=self.distributions,
+                values=[float(metrics[n]) for n in self.objectives.names], system_attrs=self._constraints(metrics))
+            self.study.add_trial(trial)
+            self._record(trial)
 
     def _constraints(self, metrics: Mapping[str, float]) -> dict[str, float]:
         """The trial attributes Optuna reads constraints from (what Trial.set_constraint stores): <= 0 is feasible."""
@@ -192,13 +220,14 @@ class NSGA2(Strategy):
         return trial
 
     def discard(self, arch: Arch) -> None:
-        self.study.tell(self._pending(arch), state=optuna.trial.TrialState.PRUNED)  # not part of any generation
+        # pruned: not part of any generation
+        self._record(self.study.tell(self._pending(arch), state=optuna.trial.TrialState.PRUNED))
 
     def tell(self, arch: Arch, metrics: Mapping[str, float]) -> None:
         trial = self._pending(arch)
         for key, violation in self._constraints(metrics).items():
             trial.set_constraint(key.split(":", 1)[1], violation)
-        self.study.tell(trial, [float(metrics[n]) for n in self.objectives.names])
+        self._record(self.study.tell(trial, [float(metrics[n]) for n in self.objectives.names]))
 
 
 def make_strategy(space: SearchSpaceSpec, objectives: Objectives, settings: SearchSettings,

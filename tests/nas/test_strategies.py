@@ -155,3 +155,51 @@ def test_prescreening_prefers_the_proposal_that_fills_the_fronts_widest_gap():
     screened.predictor.predict = lambda props, costs: np.array([accuracy[a.id] for a in props])  # type: ignore
     assert screened._most_promising([archs[3], archs[2]]) is archs[2]
     assert screened._most_promising([archs[2], archs[3]]) is archs[2]
+
+
+def test_nsga2_stores_each_finished_trial_in_one_commit_with_the_parameters_its_arch_uses(tmp_path):
+    import optuna
+    from sqlalchemy import event
+
+    from nas.search.strategies import StudyRef
+
+    ref = StudyRef(f"sqlite:///{tmp_path / 'study.db'}", "search")
+    settings = SearchSettings(strategy="nsga2", population=8, evaluations=30, seed=0)
+    strategy = make_strategy(SPACE, Objectives(["accuracy", "macs"]), settings, ref)
+    commits = []
+    event.listen(strategy.stored._storage._backend.engine, "commit", lambda _conn: commits.append(1))
+    cands = run_strategy(strategy, synthetic_batch, 30, RecordingReporter(), 8, batch=3)
+    told = len(strategy.study.trials)
+    assert told >= 30 and len(commits) == told  # one transaction per finished trial, none per suggestion
+
+    stored = optuna.load_study(study_name="search", storage=ref.storage)  # what optuna-dashboard opens
+    assert [t.state for t in stored.trials] == [t.state for t in strategy.study.trials]
+    by_id = {c.arch_id: c for c in cands}
+    for trial in stored.trials:
+        arch = SPACE.from_values({d.name: d.choices[0] for d in SPACE.dimensions()} | trial.params)
+        assert arch.id == trial.user_attrs["arch_id"] and set(trial.params) == SPACE.active_dimensions(arch)
+        assert trial.values == [by_id[arch.id].metrics["accuracy"], by_id[arch.id].metrics["macs"]]
+
+
+def test_a_resumed_nsga2_continues_the_stored_study_in_its_generations(tmp_path):
+    import optuna
+
+    from nas.search.strategies import StudyRef
+
+    ref = StudyRef(f"sqlite:///{tmp_path / 'study.db'}", "search")
+    settings = SearchSettings(strategy="nsga2", population=8, evaluations=40, seed=0)
+    objectives = Objectives(["accuracy", "macs"])
+    original = make_strategy(SPACE, objectives, settings, ref)
+    first = run_strategy(original, synthetic_batch, 20, RecordingReporter(), 8)
+    original.ask()  # an attempt killed between ask and tell leaves nothing in the stored study
+
+    resumed = make_strategy(SPACE, objectives, settings, ref)
+    generation = "NSGAIISampler:generation"
+    told = [t for t in original.study.trials if t.state.is_finished()]
+    assert [(t.values, t.system_attrs[generation]) for t in resumed.study.trials] == [
+        (t.values, t.system_attrs[generation]) for t in told]
+    cands = run_strategy(resumed, synthetic_batch, 40, RecordingReporter(), 8, done=first)
+    assert len({c.arch_id for c in cands}) == 40 and [c.arch_id for c in cands][:20] == [c.arch_id for c in first]
+    stored = optuna.load_study(study_name="search", storage=ref.storage)
+    complete = [t for t in stored.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(complete) >= 40 and max(t.system_attrs[generation] for t in complete) >= 4  # later generations bred
