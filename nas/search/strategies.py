@@ -9,6 +9,7 @@ file in the run folder for `nas search`), so a resumed search continues that stu
 
 from __future__ import annotations
 
+import copy
 import random
 from abc import ABC, abstractmethod
 from collections import deque
@@ -185,10 +186,11 @@ class NSGA2(Strategy):
             return
         arch = self.space.from_values(trial.params)
         used = self.space.active_dimensions(arch)
-        self.stored.add_trial(optuna.trial.create_trial(
-            state=trial.state, values=trial.values, params={k: v for k, v in trial.params.items() if k in used},
-            distributions={k: v for k, v in trial.distributions.items() if k in used},
-            system_attrs=trial.system_attrs, user_attrs={"arch_id": arch.id}))
+        stored = copy.deepcopy(trial)  # its start and end times too: the dashboard shows how long it took
+        stored.params = {k: v for k, v in trial.params.items() if k in used}
+        stored.distributions = {k: v for k, v in trial.distributions.items() if k in used}
+        stored.user_attrs = {"arch_id": arch.id}
+        self.stored.add_trial(stored)
 
     def resume(self, done: Sequence[tuple[Arch, Mapping[str, float]]]) -> None:
         """A stored study already holds what earlier attempts told it; a new one learns the candidates."""

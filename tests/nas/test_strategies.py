@@ -173,7 +173,8 @@ def test_nsga2_stores_each_finished_trial_in_one_commit_with_the_parameters_its_
     assert told >= 30 and len(commits) == told  # one transaction per finished trial, none per suggestion
 
     stored = optuna.load_study(study_name="search", storage=ref.storage)  # what optuna-dashboard opens
-    assert [t.state for t in stored.trials] == [t.state for t in strategy.study.trials]
+    assert [(t.state, t.datetime_start, t.datetime_complete) for t in stored.trials] == [
+        (t.state, t.datetime_start, t.datetime_complete) for t in strategy.study.trials]  # the dashboard's durations
     by_id = {c.arch_id: c for c in cands}
     for trial in stored.trials:
         arch = SPACE.from_values({d.name: d.choices[0] for d in SPACE.dimensions()} | trial.params)
