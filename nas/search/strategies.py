@@ -9,7 +9,6 @@ file in the run folder for `nas search`), so a resumed search continues that stu
 
 from __future__ import annotations
 
-import copy
 import random
 from abc import ABC, abstractmethod
 from collections import deque
@@ -180,17 +179,17 @@ class NSGA2(Strategy):
             state=t.state, values=t.values, params=first | t.params, distributions=self.distributions,
             system_attrs=t.system_attrs) for t in self.stored.get_trials(deepcopy=False)])
 
-    def _record(self, trial: optuna.trial.FrozenTrial) -> None:
-        """Copy a finished trial to the stored study: the parameters its arch uses, and the arch's id."""
+    def _record(self, trial: optuna.trial.FrozenTrial, arch: Arch) -> None:
+        """Store a finished trial of `arch` (a copy of the in-memory one, which this changes: `Study.tell` returns a
+        copy) with the parameters its arch uses and the arch's id, keeping its start and end times (the dashboard
+        shows how long each evaluation took)."""
         if self.stored is None:
             return
-        arch = self.space.from_values(trial.params)
         used = self.space.active_dimensions(arch)
-        stored = copy.deepcopy(trial)  # its start and end times too: the dashboard shows how long it took
-        stored.params = {k: v for k, v in trial.params.items() if k in used}
-        stored.distributions = {k: v for k, v in trial.distributions.items() if k in used}
-        stored.user_attrs = {"arch_id": arch.id}
-        self.stored.add_trial(stored)
+        trial.params = {k: v for k, v in trial.params.items() if k in used}
+        trial.distributions = {k: v for k, v in trial.distributions.items() if k in used}
+        trial.user_attrs = {"arch_id": arch.id}
+        self.stored.add_trial(trial)
 
     def resume(self, done: Sequence[tuple[Arch, Mapping[str, float]]]) -> None:
         """A stored study already holds what earlier attempts told it; a new one learns the candidates."""
@@ -200,8 +199,8 @@ class NSGA2(Strategy):
             trial = optuna.trial.create_trial(
                 params=self.space.to_values(arch), distributions=self.distributions,
                 values=[float(metrics[n]) for n in self.objectives.names], system_attrs=self._constraints(metrics))
-            self.study.add_trial(trial)
-            self._record(trial)
+            self.study.add_trial(trial)  # a copy: the study keeps every dimension
+            self._record(trial, arch)
 
     def _constraints(self, metrics: Mapping[str, float]) -> dict[str, float]:
         """The trial attributes Optuna reads constraints from (what Trial.set_constraint stores): <= 0 is feasible."""
@@ -223,13 +222,13 @@ class NSGA2(Strategy):
 
     def discard(self, arch: Arch) -> None:
         # pruned: not part of any generation
-        self._record(self.study.tell(self._pending(arch), state=optuna.trial.TrialState.PRUNED))
+        self._record(self.study.tell(self._pending(arch), state=optuna.trial.TrialState.PRUNED), arch)
 
     def tell(self, arch: Arch, metrics: Mapping[str, float]) -> None:
         trial = self._pending(arch)
         for key, violation in self._constraints(metrics).items():
             trial.set_constraint(key.split(":", 1)[1], violation)
-        self._record(self.study.tell(trial, [float(metrics[n]) for n in self.objectives.names]))
+        self._record(self.study.tell(trial, [float(metrics[n]) for n in self.objectives.names]), arch)
 
 
 def make_strategy(space: SearchSpaceSpec, objectives: Objectives, settings: SearchSettings,
