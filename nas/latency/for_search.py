@@ -20,7 +20,7 @@ from nas.files import Guard
 from nas.latency.calibration import host_speed
 from nas.latency.layers import missing_layers
 from nas.latency.predictor import LatencyPredictor, check_covers
-from nas.latency.profiler import Measurer, add_overhead_points, build_table
+from nas.latency.profiler import Measurer, add_overhead_points, build_table, measure_networks
 from nas.latency.table import LatencyTable, TableError, space_fingerprint
 from search_spaces import Arch, SearchSpaceSpec
 
@@ -71,7 +71,7 @@ def remeasure_front(path: str | Path, space: SearchSpaceSpec, archs: Sequence[Ar
             raise TableError("the front can only be re-measured on the profile's machine (this host is not it), "
                              "with the table's reference network")
         measurer = Measurer(table.profile, table.reference)
-        pairs = add_overhead_points(table, measurer, space, list(archs), "device", progress)
+        pairs = add_overhead_points(table, space, archs, measure_networks(measurer, space, archs, progress), "device")
         device = [i for i, p in enumerate(table.points) if p.source == "device"]
         if len(device) > DEVICE_POINTS_KEPT:
             dropped = set(device[: len(device) - DEVICE_POINTS_KEPT])

@@ -87,7 +87,7 @@ def test_a_search_on_user_images_with_a_registered_profile_predicts_its_fronts_l
     (mine,) = [t for t in tables if t["profile_name"] == "cpu-b1-t2"]
     assert mine["entries"] > 0 and mine["profile"]["machine"]["cpu"]  # grown by the search, bound to this host
     table = LatencyTable.load(body["config"]["hardware"])
-    errors, seen = [], []
+    archs = []
     for f in front:
         export = user.get(f"/api/v1/searches/{search_id}/candidates/{f['arch_id']}/export", params={"format": "json"})
         info = export.json()
@@ -96,12 +96,21 @@ def test_a_search_on_user_images_with_a_registered_profile_predicts_its_fronts_l
         space = get_space(info["space"]["name"]).with_input(tuple(info["input_shape"]), 5)
         plan = [site.config for site in walk(space, space.parse(f["arch"]))]
         predicted = f["metrics"]["latency_ms"] / info["latency_profile"]["calibration"]  # table units
-        # the ground truth is the median of 3 independent timings, so that one timing disturbed by the host's
-        # other work does not decide
-        measured = float(np.median([measure_in_table_units(plan, list(space.input_shape), table) for _ in range(3)]))
+        by_search = f["metrics"]["measured_latency_ms"] / info["latency_profile"]["calibration"]
+        archs.append((f["arch_id"][:12], plan, list(space.input_shape), predicted, by_search))
+    # the ground truth is the median of 5 independent timings, taken in turn over the front's archs: the host's
+    # speed moves between states over seconds, and a sub-millisecond network's share of a move differs from the
+    # reference's, so one timing, or several back to back, would hold one state's bias
+    timings: list[list[float]] = [[] for _ in archs]
+    for _ in range(5):
+        for timed, (_id, plan, shape, *_) in zip(timings, archs, strict=True):
+            timed.append(measure_in_table_units(plan, shape, table))
+    errors, seen = [], []
+    for timed, (arch_id, _plan, _shape, predicted, by_search) in zip(timings, archs, strict=True):
+        measured = float(np.median(timed))
         errors.append(abs(predicted - measured) / measured)
-        seen.append({"arch": f["arch_id"][:12], "predicted": predicted, "measured here": measured,
-                     "measured by the search": f["metrics"]["measured_latency_ms"] / info["latency_profile"]["calibration"]})
+        seen.append({"arch": arch_id, "predicted": predicted, "measured here": measured, "timings": timed,
+                     "measured by the search": by_search})
     assert np.mean(np.array(errors) <= 0.10) >= 0.95, (errors, seen)
 
 

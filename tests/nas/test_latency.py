@@ -206,6 +206,22 @@ def test_profiler_builds_resumes_and_validates_tiny(tmp_path):
         build_table(TINY, profile(threads=2), out)
 
 
+def test_the_overhead_networks_are_measured_spread_over_the_layer_timings(tmp_path, monkeypatch):
+    from nas.latency.profiler import Measurer, spread
+
+    assert spread(3, 10) == {1: [0], 4: [1], 7: [2]} and spread(5, 2) == {1: [0, 1, 2], 2: [3, 4]}
+    assert spread(4, 0) == {}  # nothing to spread over: all are measured after
+    calls = []
+    for name in ("layer_ms", "network_ms"):
+        timed = getattr(Measurer, name)
+        monkeypatch.setattr(Measurer, name, lambda self, *a, _t=timed, _n=name: calls.append(_n) or _t(self, *a))
+    table = build_table(TINY, profile(), tmp_path / "lut.json", calibration=4)
+    layers = calls.count("layer_ms")
+    assert layers > 8 and calls.count("network_ms") == 4 == table.correction.networks
+    networks_before = [calls[:i].count("layer_ms") for i, c in enumerate(calls) if c == "network_ms"]
+    assert networks_before == [k * layers // 4 + 1 for k in range(4)]  # one after every quarter's first network
+
+
 def test_build_for_given_archs_only(tmp_path):
     archs = [TINY.largest(), TINY.smallest()]
     table = build_table(TINY, profile(), tmp_path / "lut.json", calibration=0, archs=archs)
