@@ -96,7 +96,7 @@ def test_a_search_on_user_images_with_a_registered_profile_predicts_its_fronts_l
         space = get_space(info["space"]["name"]).with_input(tuple(info["input_shape"]), 5)
         plan = [site.config for site in walk(space, space.parse(f["arch"]))]
         predicted = f["metrics"]["latency_ms"] / info["latency_profile"]["calibration"]  # table units
-        by_search = f["metrics"]["measured_latency_ms"] / info["latency_profile"]["calibration"]
+        by_search = f["metrics"]["measured_latency_ms"]  # in ms at the host's speed when it re-measured
         archs.append((f["arch_id"][:12], plan, list(space.input_shape), predicted, by_search))
     # the ground truth is the median of 5 independent timings, taken in turn over the front's archs: the host's
     # speed moves between states over seconds, and a sub-millisecond network's share of a move differs from the
@@ -110,7 +110,7 @@ def test_a_search_on_user_images_with_a_registered_profile_predicts_its_fronts_l
         measured = float(np.median(timed))
         errors.append(abs(predicted - measured) / measured)
         seen.append({"arch": arch_id, "predicted": predicted, "measured here": measured, "timings": timed,
-                     "measured by the search": by_search})
+                     "measured by the search (ms then)": by_search})
     assert np.mean(np.array(errors) <= 0.10) >= 0.95, (errors, seen)
 
 
