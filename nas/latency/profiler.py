@@ -23,7 +23,8 @@ import numpy as np
 import torch
 
 # imported with the module although only validation uses it: without scipy loaded, a worker's table put one
-# front network 14% off the REST acceptance test's own timing, twice (once again loaded, it passed; cause unknown)
+# front network 14% off the REST acceptance test's own timing, twice (once again loaded, it passed; cause unknown:
+# the host's states, README *Sub-millisecond networks*, may explain it as well)
 from scipy.stats import kendalltau, spearmanr
 
 from nas.files import Guard
