@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from collections.abc import Set as AbstractSet
 from contextlib import nullcontext
 from pathlib import Path
@@ -172,7 +172,7 @@ def build_table(
         overhead = networks[:calibration] if archs is not None else calibration_archs(space, calibration)
     # the overhead networks are measured spread over the layer timings, not in one burst after them: the host's
     # speed moves between states over tens of seconds, and a sub-millisecond network's share of a move differs
-    # from the reference's (up to ~10% here), so a burst would bias the fitted overhead by the state it met
+    # from the reference's (by up to 13% here: README), so a burst would bias the fitted overhead by the state it met
     due = spread(len(overhead), len(networks))
     whole: list[tuple[float, float]] = []
     progress("networks", 0, len(networks))
@@ -182,7 +182,7 @@ def build_table(
         configs = [e for e, _ in layers]  # timed without weights: they do not change a latency
         _add_samples(table, entries, layers, measurer.layer_ms(configs, space.input_shape))
         table.networks.append(network_id(configs, space.input_shape))
-        whole += [measurer.network_ms(plan(space, overhead[k]), space.input_shape) for k in due.get(n, [])]
+        whole += measure_networks(measurer, space, [overhead[k] for k in due.get(n, ())])
         if n % checkpoint_every == 0:
             table.build_seconds += time.perf_counter() - t0
             t0 = time.perf_counter()
@@ -191,8 +191,9 @@ def build_table(
     if networks:
         table.fit_contexts()
     if overhead:
-        rest = measure_networks(measurer, space, overhead[len(whole):], progress)
-        add_overhead_points(table, space, overhead, [*whole, *rest], "build")
+        if not networks:  # no layer timings to spread them over
+            whole = measure_networks(measurer, space, overhead, progress)
+        add_overhead_points(table, space, overhead, whole, "build")
     table.build_seconds += time.perf_counter() - t0
     table.save(out, guard)
     return table
@@ -201,8 +202,9 @@ def build_table(
 def spread(count: int, over: int) -> dict[int, list[int]]:
     """Which of `count` items to take after each of `over` steps (1-based), evenly spread from the first."""
     due: dict[int, list[int]] = defaultdict(list)
-    for k in range(count if over else 0):
-        due[k * over // count + 1].append(k)
+    if over:
+        for k in range(count):
+            due[k * over // count + 1].append(k)
     return due
 
 
@@ -230,16 +232,18 @@ def _add_samples(table: LatencyTable, entries: dict[str, Entry], layers: list, m
 
 
 def measure_networks(measurer: Measurer, space: SearchSpaceSpec, archs: Sequence[Arch],
-                     progress: Progress | None = None) -> Iterator[tuple[float, float]]:
-    """Each arch end to end, as it is asked for: (in reference units, the host's slowdown then)."""
+                     progress: Progress | None = None) -> list[tuple[float, float]]:
+    """Each arch end to end: (in reference units, the host's slowdown then)."""
     progress = progress or (lambda *_: None)
+    out = []
     for n, arch in enumerate(archs, 1):
-        yield measurer.network_ms(plan(space, arch), space.input_shape)
+        out.append(measurer.network_ms(plan(space, arch), space.input_shape))
         progress("calibrate", n, len(archs))
+    return out
 
 
 def add_overhead_points(table: LatencyTable, space: SearchSpaceSpec, archs: Sequence[Arch],
-                        measurements: Iterable[tuple[float, float]], source: str) -> list[tuple[float, float, float]]:
+                        measurements: Sequence[tuple[float, float]], source: str) -> list[tuple[float, float, float]]:
     """Add whole-network measurements (`measure_networks`) to the points the overhead is fitted on and refit
     it; returns per arch (predicted before the refit, measured, both in reference units; the slowdown then)."""
     predictor = LatencyPredictor(table, space)

@@ -146,8 +146,9 @@ class NSGA2(Strategy):
     The sampler asks and is told on a study in memory, over every dimension of the space; each finished trial is
     then copied to the stored study (when a `StudyRef` names one) in one transaction, with the parameters its arch
     uses (as a conditional Optuna search space records them) and the arch's id as a user attribute. Optuna's
-    database storage costs two queries per parameter: asking on the stored study itself (one commit per
-    suggestion, 70 per hybrid-small arch) took about half of a search phase (see the README). A resumed search
+    database storage runs three SQL statements per stored parameter (benchmarks/study_storage.py counts them),
+    and asking on the stored study itself commits every suggestion (70 per hybrid-small arch): about half of a
+    search phase (see the README). A resumed search
     loads the stored trials and continues that study; the dimensions their archs do not use take their first
     choice, and the sampler rebuilds its cache of parent populations."""
 
