@@ -209,9 +209,14 @@ def spread(count: int, over: int) -> dict[int, list[int]]:
 
 
 def calibration_archs(space: SearchSpaceSpec, n: int) -> list[Arch]:
-    """The random networks a new table's overhead is fitted on."""
+    """The `n` networks a new table's overhead is fitted on: the space's smallest (overall, then of each block
+    family), up to a quarter of them, and random ones. A latency objective's front reaches down to the smallest
+    networks, where the whole-network overhead is the largest share of a prediction; random networks alone
+    seldom go there, and the fit would extrapolate to the front's low end (README: Sub-millisecond networks)."""
+    anchors = list({a.id: a for a in [space.smallest(), *map(space.smallest, space.families())]}.values())
     rng = random.Random(CALIBRATION_SEED)
-    return [space.sample(rng) for _ in range(n)]
+    chosen = anchors[: n // 4]
+    return chosen + [space.sample(rng) for _ in range(n - len(chosen))]
 
 
 def validation_archs(space: SearchSpaceSpec, n: int, seed: int = 0) -> list[Arch]:

@@ -222,6 +222,17 @@ def test_the_overhead_networks_are_measured_spread_over_the_layer_timings(tmp_pa
     assert networks_before == [k * layers // 4 + 1 for k in range(4)]  # one after every quarter's first network
 
 
+def test_the_overhead_is_fitted_down_to_the_spaces_smallest_networks():
+    from nas.latency.profiler import calibration_archs
+
+    archs = calibration_archs(TINY, 20)
+    smallest = {TINY.smallest().id} | {TINY.smallest(f).id for f in TINY.families()}
+    assert len(archs) == 20 and archs[0] == TINY.smallest() and {a.id for a in archs[:len(smallest)]} == smallest
+    assert calibration_archs(TINY, 20) == archs  # the same networks every build: a report can name them again
+    few = calibration_archs(TINY, 4)  # a quarter of them at most: the smallest overall, then random ones
+    assert len(few) == 4 and few[0] == TINY.smallest() and few[1:] == archs[len(smallest):len(smallest) + 3]
+
+
 def test_build_for_given_archs_only(tmp_path):
     archs = [TINY.largest(), TINY.smallest()]
     table = build_table(TINY, profile(), tmp_path / "lut.json", calibration=0, archs=archs)
