@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +14,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from nas.latency.profiler import calibration_archs, validation_archs  # noqa: E402
+from nas.latency.profiler import CALIBRATION_SEED, validation_archs  # noqa: E402
 from nas.latency.table import LatencyTable  # noqa: E402
 from search_spaces import Arch, SearchSpaceSpec, get_space  # noqa: E402
 
@@ -31,9 +32,14 @@ class Validated:
         return np.array([(n["predicted_ms"] - n["measured_ms"]) / n["measured_ms"] for n in self.networks])
 
     def build_networks(self) -> tuple[list[Arch], np.ndarray]:
-        """The build's overhead networks and their measured latencies (reference units)."""
-        measured = np.array([p.measured for p in self.table.points if p.source == "build"])
-        return calibration_archs(self.space, len(measured)), measured
+        """The build's overhead networks (as stored, or rebuilt from the seed for a table that predates storing
+        them, when they were all random) and their measured latencies (reference units)."""
+        points = [p for p in self.table.points if p.source == "build"]
+        measured = np.array([p.measured for p in points])
+        if all(p.arch is not None for p in points):
+            return [self.space.parse(p.arch) for p in points], measured
+        rng = random.Random(CALIBRATION_SEED)  # such tables drew them all at random
+        return [self.space.sample(rng) for _ in points], measured
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

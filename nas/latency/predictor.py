@@ -75,7 +75,7 @@ class LatencyPredictor:
         for site in sites:
             kinds[site.kind] = kinds.get(site.kind, 0) + 1
         return OverheadPoint(layer_sum=sum(self.layer_ms(arch)), layers=len(sites), kinds=kinds,
-                             measured=measured, space=space_fingerprint, source=source)
+                             measured=measured, space=space_fingerprint, source=source, arch=arch.to_dict())
 
     def layer_breakdown(self, arch: Arch) -> list[dict]:
         """Each layer's table latency (before the whole-network overhead), for the dashboard."""

@@ -95,6 +95,8 @@ class OverheadPoint(BaseModel):
     measured: float = Field(description="the whole network, in reference units")
     space: str = Field("", description="fingerprint of the space it was sampled from")
     source: str = Field("build", description="'build' (random networks) or 'device' (a search's front, re-measured)")
+    arch: dict[str, Any] | None = Field(None, description="the network, as an arch of that space (so that an offline "
+                                                          "refit can rebuild it); absent in tables built before")
 
 
 class Correction(BaseModel):

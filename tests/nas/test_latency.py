@@ -207,7 +207,7 @@ def test_profiler_builds_resumes_and_validates_tiny(tmp_path):
 
 
 def test_the_overhead_networks_are_measured_spread_over_the_layer_timings(tmp_path, monkeypatch):
-    from nas.latency.profiler import Measurer, spread
+    from nas.latency.profiler import Measurer, calibration_archs, spread
 
     assert spread(3, 10) == {1: [0], 4: [1], 7: [2]} and spread(5, 2) == {1: [0, 1, 2], 2: [3, 4]}
     assert spread(4, 0) == {}  # nothing to spread over: all are measured after
@@ -220,6 +220,7 @@ def test_the_overhead_networks_are_measured_spread_over_the_layer_timings(tmp_pa
     assert layers > 8 and calls.count("network_ms") == 4 == table.correction.networks
     networks_before = [calls[:i].count("layer_ms") for i, c in enumerate(calls) if c == "network_ms"]
     assert networks_before == [k * layers // 4 + 1 for k in range(4)]  # one after every quarter's first network
+    assert [p.arch for p in table.points] == [a.to_dict() for a in calibration_archs(TINY, 4)]  # stored for refits
 
 
 def test_the_overhead_is_fitted_down_to_the_spaces_smallest_networks():
