@@ -15,7 +15,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from nas.latency.profiler import CALIBRATION_SEED, validation_archs  # noqa: E402
-from nas.latency.table import LatencyTable  # noqa: E402
+from nas.latency.table import LatencyTable, space_fingerprint  # noqa: E402
 from search_spaces import Arch, SearchSpaceSpec, get_space  # noqa: E402
 
 
@@ -34,7 +34,8 @@ class Validated:
     def build_networks(self) -> tuple[list[Arch], np.ndarray]:
         """The build's overhead networks (as stored, or rebuilt from the seed for a table that predates storing
         them, when they were all random) and their measured latencies (reference units)."""
-        points = [p for p in self.table.points if p.source == "build"]
+        fingerprint = space_fingerprint(self.space)  # a table holds the points of every space it was built for
+        points = [p for p in self.table.points if p.source == "build" and p.space == fingerprint]
         measured = np.array([p.measured for p in points])
         if all(p.arch is not None for p in points):
             return [self.space.parse(p.arch) for p in points], measured

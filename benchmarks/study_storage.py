@@ -41,15 +41,19 @@ def as_shipped(trials: int, study: StudyRef | None) -> tuple[float, list[tuple[i
     """Seconds for `trials` asks and tells of the product's NSGA2 strategy; per stored trial, (parameters
     stored, SQL statements run)."""
     strategy, rng = NSGA2(SPACE, OBJECTIVES, SETTINGS, study), random.Random(0)
-    statements, per_trial = [0], []
+    statements, per_trial = 0, []
+
+    def count(*_: object) -> None:
+        nonlocal statements
+        statements += 1
+
     if strategy.stored is not None:  # Optuna's storage engine, under its cache (the one the tests count commits on)
-        engine = strategy.stored._storage._backend.engine
-        sqlalchemy.event.listen(engine, "before_cursor_execute", lambda *_: statements.__setitem__(0, statements[0] + 1))
+        sqlalchemy.event.listen(strategy.stored._storage._backend.engine, "before_cursor_execute", count)
     t0 = time.perf_counter()
     for _ in range(trials):
-        arch, before = strategy.ask(), statements[0]
+        arch, before = strategy.ask(), statements
         strategy.tell(arch, {"accuracy": rng.random(), "macs": rng.random()})
-        per_trial.append((len(SPACE.active_dimensions(arch)), statements[0] - before))
+        per_trial.append((len(SPACE.active_dimensions(arch)), statements - before))
     return time.perf_counter() - t0, per_trial
 
 

@@ -229,7 +229,7 @@ def test_the_overhead_is_fitted_down_to_the_spaces_smallest_networks():
     archs = calibration_archs(TINY, 20)
     smallest = {TINY.smallest().id} | {TINY.smallest(f).id for f in TINY.families()}
     assert len(archs) == 20 and archs[0] == TINY.smallest() and {a.id for a in archs[:len(smallest)]} == smallest
-    assert calibration_archs(TINY, 20) == archs  # the same networks every build: a report can name them again
+    assert calibration_archs(TINY, 20) == archs  # a seeded choice: the same networks every build
     few = calibration_archs(TINY, 4)  # a quarter of them at most: the smallest overall, then random ones
     assert len(few) == 4 and few[0] == TINY.smallest() and few[1:] == archs[len(smallest):len(smallest) + 3]
 
