@@ -1,7 +1,8 @@
 """tune_fine_tuner: the finalists of a service search, each fine-tuned as a Ray Tune trial.
 
-One trial per arch, one CPU (or GPU) each, so finalists train side by side on whatever nodes the cluster
-has. A trial reports its validation accuracy after every epoch (early stopping inside `fine_tune` ends it
+One trial per arch, so finalists train side by side on whatever nodes the cluster has: one GPU each on GPUs;
+on CPUs, as many CPUs (and torch threads) each as still lets them all run at once (one each when they cannot).
+A trial reports its validation accuracy after every epoch (early stopping inside `fine_tune` ends it
 when validation stops improving) and leaves the best weights as its Tune checkpoint, which this search
 then loads into its own copy of the model. Trials are stored under the run folder's `tune/` directory;
 a cancel request stops every trial.
@@ -43,10 +44,10 @@ os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 
 
 def _trial(config: dict[str, Any], models: dict[str, nn.Module], data: DataSplits, cfg: FinalizeConfig,
-           amp: torch.dtype | None, seconds: float | None) -> None:
-    """One Tune trial: train the model named in `config` (within `seconds`), reporting each epoch, then the best
-    weights."""
-    torch.set_num_threads(1)
+           amp: torch.dtype | None, seconds: float | None, threads: int) -> None:
+    """One Tune trial: train the model named in `config` (within `seconds`, on `threads` torch threads), reporting
+    each epoch, then the best weights."""
+    torch.set_num_threads(threads)
     model = models[config["arch_id"]]
     metrics = fine_tune(model, data, cfg, Reporter(), amp=amp, seconds=seconds,
                         on_epoch=lambda epoch, val: tune.report({"epoch": epoch, "val_accuracy": val}))
@@ -98,13 +99,29 @@ def _storage(store: ArtifactStore, folder: Path) -> dict[str, Any]:
     return {"storage_path": store.remote_path(folder), "storage_filesystem": PyFileSystem(FSSpecHandler(store.fs))}
 
 
-def trial_seconds(seconds: float | None, trials: int, free: float) -> float | None:
-    """Each trial's part of the phase's `seconds`: trials run side by side as far as `free` CPUs (or GPUs)
-    allow, in waves beyond that, so each gets the phase's time divided by the number of waves."""
-    if seconds is None:
-        return None
-    at_once = max(1, min(trials, int(free)))
-    return seconds / math.ceil(trials / at_once)
+@dataclass(frozen=True)
+class TrialSizing:
+    """How a phase's trials share the cluster: CPUs (and torch threads) per trial, and how many run at once."""
+
+    cpus: int
+    at_once: int
+
+    def seconds_each(self, seconds: float | None, trials: int) -> float | None:
+        """Each trial's part of the phase's `seconds`: trials beyond `at_once` run in later waves, so each gets
+        the phase's time divided by the number of waves."""
+        return None if seconds is None else seconds / math.ceil(trials / self.at_once)
+
+
+def size_trials(trials: int, free: float, nodes: list[float]) -> TrialSizing:
+    """Trials of one CPU each, or more where every trial still runs at once: the most CPUs per trial that `free`
+    CPUs cover and that the nodes (their CPU counts; a trial runs on one node) hold `trials` times. With fewer CPUs
+    than trials each gets one: a second thread trained a supernet only 1.23x as fast here, so a wave more costs
+    more than threads gain. On a large node a few finalists no longer train on one core each beside idle ones."""
+    def fitting(cpus: int) -> int:
+        return min(int(free // cpus), sum(int(node // cpus) for node in nodes))
+
+    best = max((c for c in range(1, int(max(nodes, default=1)) + 1) if fitting(c) >= trials), default=1)
+    return TrialSizing(best, max(1, min(trials, fitting(best))))
 
 
 def _free_for_trials(cuda: bool) -> float:
@@ -117,6 +134,16 @@ def _free_for_trials(cuda: bool) -> float:
     return free + ray.get_runtime_context().get_assigned_resources().get(kind, 0.0)
 
 
+def _trial_sizing(trials: int, cuda: bool) -> TrialSizing:
+    """Trials on GPUs take one GPU each (and one CPU); on CPUs, `size_trials` over the live nodes."""
+    kind = "GPU" if cuda else "CPU"
+    free = _free_for_trials(cuda)
+    if cuda:
+        return TrialSizing(1, max(1, min(trials, int(free))))
+    nodes = [node["Resources"].get(kind, 0.0) for node in ray.nodes() if node.get("Alive")]
+    return size_trials(trials, free, nodes)
+
+
 @dataclass(frozen=True)
 class _Finished:
     key: str
@@ -127,12 +154,13 @@ class _Finished:
 
 @ray.remote(num_cpus=0, max_retries=0)
 def _drive(phase: str, models: dict[str, nn.Module], data: DataSplits, cfg: FinalizeConfig, amp: torch.dtype | None,
-           seconds: float | None, cuda: bool, storage: dict[str, Any], channel: Any) -> list[_Finished] | str:
-    """Run one Tune experiment (a trial per model) and return each trial's metrics and best weights, or the first
-    trial error. A task of its own, needing no CPU, so that the search can wait for it in `ray.get`."""
+           seconds: float | None, cuda: bool, cpus: int, storage: dict[str, Any], channel: Any) -> list[_Finished] | str:
+    """Run one Tune experiment (a trial per model, of `cpus` CPUs each) and return each trial's metrics and best
+    weights, or the first trial error. A task of its own, needing no CPU, so that the search can wait for it in
+    `ray.get`."""
     trainable = tune.with_resources(tune.with_parameters(_trial, models=models, data=data, cfg=cfg, amp=amp,
-                                                         seconds=seconds),
-                                    {"cpu": 1, "gpu": 1 if cuda else 0})
+                                                         seconds=seconds, threads=cpus),
+                                    {"cpu": cpus, "gpu": 1 if cuda else 0})
     # a trial after the first in its slot reuses that slot's actor: starting one took 7-9 s on 2 cores
     tuner = tune.Tuner(
         trainable,
@@ -185,13 +213,14 @@ def tune_fine_tuner(store: ArtifactStore, folder: Path, cuda: bool = False):
 
     def fine_tune_all(phase: str, models: dict[str, nn.Module], data: DataSplits, cfg: FinalizeConfig,
                       reporter: Reporter, amp: torch.dtype | None, seconds: float | None = None) -> dict[str, Trained]:
-        each = trial_seconds(seconds, len(models), _free_for_trials(cuda))
+        sizing = _trial_sizing(len(models), cuda)
         channel = TuneChannel.remote()  # type: ignore[attr-defined]
         here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
         driver = _drive.options(scheduling_strategy=here)  # type: ignore[attr-defined]
         try:
-            outcome = _wait(driver.remote(phase, models, data, cfg, amp, each, cuda, _storage(store, folder),
-                                          channel), channel, phase, len(models), reporter)
+            outcome = _wait(driver.remote(phase, models, data, cfg, amp, sizing.seconds_each(seconds, len(models)),
+                                          cuda, sizing.cpus, _storage(store, folder), channel),
+                            channel, phase, len(models), reporter)
         finally:
             ray.kill(channel)
         if reporter.should_stop():
