@@ -102,11 +102,9 @@ def _in_process(config: SearchConfig, workdir: Path) -> tuple[float, str]:
 
 def run_in_process(workdir: Path) -> None:
     """The child side of `_in_process`: prints the seconds `run_search` took."""
-    import sklearn.datasets  # noqa: F401  (what the service's warm-up imports: workers.dispatcher)
-    import torch._dynamo  # noqa: F401
+    from workers.dispatcher import import_the_engine
 
-    import nas.latency.for_search  # noqa: F401
-
+    import_the_engine()  # what the service's warm-up has imported before a search arrives
     config = SearchConfig.model_validate_json((workdir / "config.json").read_text())
     t0 = time.perf_counter()
     run_search(config, workdir=workdir)

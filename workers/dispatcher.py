@@ -46,7 +46,7 @@ def init_ray(address: str | None, worker_niceness: int = 0) -> None:
         signal.signal(signal.SIGTERM, handler)
 
 
-def _import_the_engine() -> None:
+def import_the_engine() -> None:
     """What a search imports, including what its first steps import lazily: the first torch optimizer imports
     torch._dynamo (1.7 s here) and the built-in dataset scikit-learn's loaders (0.8 s)."""
     import sklearn.datasets  # noqa: F401
@@ -65,7 +65,7 @@ def warm_workers(count: int) -> None:
     why what they import is kept lean: nas.latency loads lazily, the trials' channel imports only Ray)."""
     import ray
 
-    warm = ray.remote(num_cpus=0)(_import_the_engine)
+    warm = ray.remote(num_cpus=0)(import_the_engine)
     for _ in range(max(1, count)):
         warm.remote()
 

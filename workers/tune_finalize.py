@@ -115,8 +115,9 @@ class TrialSizing:
 def size_trials(trials: int, free: float, nodes: list[float]) -> TrialSizing:
     """Trials of one CPU each, or more where every trial still runs at once: the most CPUs per trial that `free`
     CPUs cover and that the nodes (their CPU counts; a trial runs on one node) hold `trials` times. With fewer CPUs
-    than trials each gets one: a second thread trained a supernet only 1.23x as fast here, so a wave more costs
-    more than threads gain. On a large node a few finalists no longer train on one core each beside idle ones."""
+    than trials each gets one: a second thread trained a supernet only 1.23x as fast here (a throwaway script,
+    4 alternating rounds of 30 steps), so a wave more costs more than threads gain. On a large node a few
+    finalists no longer train on one core each beside idle ones."""
     def fitting(cpus: int) -> int:
         return min(int(free // cpus), sum(int(node // cpus) for node in nodes))
 
@@ -136,12 +137,10 @@ def _free_for_trials(cuda: bool) -> float:
 
 def _trial_sizing(trials: int, cuda: bool) -> TrialSizing:
     """Trials on GPUs take one GPU each (and one CPU); on CPUs, `size_trials` over the live nodes."""
-    kind = "GPU" if cuda else "CPU"
     free = _free_for_trials(cuda)
     if cuda:
         return TrialSizing(1, max(1, min(trials, int(free))))
-    nodes = [node["Resources"].get(kind, 0.0) for node in ray.nodes() if node.get("Alive")]
-    return size_trials(trials, free, nodes)
+    return size_trials(trials, free, [node["Resources"].get("CPU", 0.0) for node in ray.nodes() if node.get("Alive")])
 
 
 @dataclass(frozen=True)
