@@ -29,7 +29,8 @@ import torch
 from common import trained_supernet
 
 from nas.evaluate import Evaluator
-from nas.pipeline import run_search
+from nas.pipeline import claim_workdir, run_search
+from nas.rundir import CONFIG
 from nas.schemas import SearchConfig
 from nas.settings import Settings
 from tests.e2e.server import Server, wait_for
@@ -93,8 +94,7 @@ def _in_process(config: SearchConfig, workdir: Path) -> tuple[float, str]:
     in each service run, and a process that has trained before pays no first-use costs (in a second pass over the
     same 200 steps, the first 50 took 1.4-1.5 s less; the second of two searches in one process trained in 8% and
     23% less time than its first, in two tries)."""
-    workdir.mkdir(parents=True)
-    (workdir / "config.json").write_text(config.model_dump_json())
+    claim_workdir(workdir, config)  # the run folder's own config stamp, which the child reads back
     out = subprocess.run([sys.executable, __file__, "--run-in-process", str(workdir)], check=True,
                          capture_output=True, text=True).stdout
     return float(out.split()[-1]), _phases(workdir / "result.json")
@@ -105,7 +105,7 @@ def run_in_process(workdir: Path) -> None:
     from workers.dispatcher import import_the_engine
 
     import_the_engine()  # what the service's warm-up has imported before a search arrives
-    config = SearchConfig.model_validate_json((workdir / "config.json").read_text())
+    config = SearchConfig.model_validate_json((workdir / CONFIG).read_text())
     t0 = time.perf_counter()
     run_search(config, workdir=workdir)
     print(time.perf_counter() - t0)
