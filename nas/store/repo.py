@@ -431,7 +431,7 @@ def newest_table(s: Session, profile_id: int, user: User) -> LatencyTableRow | N
 
 def table_measured(db: Database, *, path: str, spaces: str, entries: int, profile_spec: dict[str, Any]) -> None:
     """A search measured layers into the table at `path`: its spaces, entry count and bound machine change."""
-    with db.session() as s:
+    with db.session(immediate=True) as s:
         for row in s.scalars(select(LatencyTableRow).where(LatencyTableRow.path == path)):
             row.space, row.entries, row.profile_spec = spaces[:100], entries, profile_spec
 

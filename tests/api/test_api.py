@@ -2,6 +2,8 @@
 
 import io
 import re
+import threading
+from contextlib import contextmanager
 from datetime import timedelta
 
 import numpy as np
@@ -166,39 +168,67 @@ def test_a_lost_creation_race_is_a_409_not_a_500(admin, monkeypatch):
     assert r.status_code == 409 and "already exists" in r.json()["detail"]
 
 
-def test_a_write_request_waits_for_a_busy_sqlite_instead_of_failing(tmp_path, monkeypatch):
-    """A worker commits between the request's first read and its write (what a running search does all the
-    time): the request must wait for the lock, not fail with 'database is locked'."""
-    import threading
+@contextmanager
+def a_worker_writes_after_each_first_read(engine, worker, sid):
+    """After the first SELECT of each transaction on `engine`, another connection (a worker) commits a write,
+    as a running search does all the time."""
+    from sqlalchemy import event
 
+    writes: list[threading.Thread] = []
+    fresh = {"transaction": True}
+
+    def write():
+        with worker.session() as w:
+            w.execute(repo.update(repo.Job).where(repo.Job.id == sid).values(progress=0.5))
+
+    def on_begin(conn):
+        fresh["transaction"] = True
+
+    def after_execute(conn, cursor, statement, parameters, context, executemany):
+        if fresh["transaction"] and statement.lstrip().upper().startswith("SELECT"):
+            fresh["transaction"] = False
+            writes.append(threading.Thread(target=write))
+            writes[-1].start()
+            writes[-1].join(timeout=3)  # done at once unless this transaction already holds the write lock
+
+    event.listen(engine, "begin", on_begin)
+    event.listen(engine, "after_cursor_execute", after_execute)
+    try:
+        yield
+    finally:
+        event.remove(engine, "after_cursor_execute", after_execute)
+        event.remove(engine, "begin", on_begin)
+        for thread in writes:
+            thread.join(timeout=30)
+
+
+WRITES_AFTER_A_READ = {  # (method, path, form or None, what succeeded looks like)
+    "cancel": ("POST", "/api/v1/searches/{sid}/cancel", None, 200),
+    "dashboard login": ("POST", "/login", {"token": "nas_admin"}, 303),
+    "delete a finished search": ("DELETE", "/api/v1/searches/{done}", None, 204),
+}
+
+
+@pytest.mark.parametrize("request_name", list(WRITES_AFTER_A_READ))
+def test_a_write_request_waits_for_a_busy_sqlite_instead_of_failing(request_name, tmp_path):
+    """A worker commits between the request's first read and its write: the request must wait for the lock,
+    not fail with 'database is locked' (SQLite refuses to upgrade a read whose snapshot is stale)."""
     from nas.store import Database
 
     settings = Settings(data_dir=tmp_path / "data", admin_token="nas_admin")
     application = create_app(settings, run_workers=False)
     bootstrap_admin(application.state.db, settings)
     worker = Database(settings.db_url)
+    method, path, form, ok = WRITES_AFTER_A_READ[request_name]
     with TestClient(application, headers={"Authorization": "Bearer nas_admin"}) as client:
         sid = client.post("/api/v1/searches", json=MINIMAL).json()["id"]
-        read_job = repo.get_job
-        writes: list[threading.Thread] = []
-
-        def read_then_let_a_worker_write(s, job_id, **kw):
-            job = read_job(s, job_id, **kw)
-            def write():
-                with worker.session() as w:
-                    w.execute(repo.update(repo.Job).where(repo.Job.id == sid).values(progress=0.5))
-            writes.append(threading.Thread(target=write))
-            writes[-1].start()
-            writes[-1].join(timeout=3)  # done at once unless this request already holds the write lock
-            return job
-
-        monkeypatch.setattr(repo, "get_job", read_then_let_a_worker_write)
-        r = client.post(f"/api/v1/searches/{sid}/cancel")
-        monkeypatch.undo()
-        for thread in writes:
-            thread.join(timeout=30)
-        assert r.status_code == 200, r.text
-        assert client.get(f"/api/v1/searches/{sid}").json()["status"] == "cancelled"
+        done = client.post("/api/v1/searches", json=MINIMAL).json()["id"]
+        client.post(f"/api/v1/searches/{done}/cancel")
+        with a_worker_writes_after_each_first_read(application.state.db.engine, worker, sid):
+            r = client.request(method, path.format(sid=sid, done=done), data=form, follow_redirects=False)
+        assert r.status_code == ok, r.text
+        if request_name == "cancel":
+            assert client.get(f"/api/v1/searches/{sid}").json()["status"] == "cancelled"
     worker.dispose()
     application.state.db.dispose()
 
