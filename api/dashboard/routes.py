@@ -196,6 +196,7 @@ def session_secret(data_dir: Path, configured: str | None) -> str:
 
 def install(app, data_dir: Path, configured_secret: str | None, secure: bool = False) -> None:
     """Mount the dashboard: pages, the signed session cookie and HTML error pages."""
+    from sqlalchemy.exc import OperationalError
     from starlette.exceptions import HTTPException as StarletteHTTPException
     from starlette.middleware.sessions import SessionMiddleware
 
@@ -207,12 +208,24 @@ def install(app, data_dir: Path, configured_secret: str | None, secure: bool = F
     async def _login(request: Request, exc: LoginRequired) -> RedirectResponse:
         return RedirectResponse("/login", status_code=303)
 
-    json_handler = app.exception_handlers[StarletteHTTPException]
+    def wants_page(request: Request) -> bool:
+        return (not request.url.path.startswith(("/api/", "/healthz", "/metrics", "/static/"))
+                and "text/html" in request.headers.get("accept", ""))
+
+    json_http, json_busy = app.exception_handlers[StarletteHTTPException], app.exception_handlers[OperationalError]
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
-        wants_page = not request.url.path.startswith(("/api/", "/healthz", "/metrics", "/static/"))
-        if wants_page and "text/html" in request.headers.get("accept", ""):
+        if wants_page(request):
             return render(request, "error.html", status_code=exc.status_code, status=exc.status_code,
                           message=str(exc.detail), user=None)
-        return await json_handler(request, exc)
+        return await json_http(request, exc)
+
+    @app.exception_handler(OperationalError)
+    async def _busy(request: Request, exc: OperationalError):
+        answer = await json_busy(request, exc)  # logs it, and says what an API client hears
+        if wants_page(request):
+            return render(request, "error.html", status_code=503, status=503, user=None,
+                          message="The database is busy or unreachable; nothing was changed. Go back and try "
+                                  "again in a moment.")
+        return answer

@@ -119,9 +119,13 @@ def test_a_write_that_cannot_commit_is_never_answered_with_success(admin):
     event.listen(Session, "before_commit", busy)
     try:
         r = admin.post(f"/api/v1/searches/{sid}/cancel")
+        page = admin.post("/login", data={"token": "nas_admin"}, headers={"Accept": "text/html"})
     finally:
         event.remove(Session, "before_commit", busy)
     assert r.status_code == 503 and r.headers["retry-after"] == "2" and "nothing was changed" in r.json()["detail"]
+    # the dashboard's form gets a page that says so, not the API's JSON
+    assert page.status_code == 503 and "text/html" in page.headers["content-type"]
+    assert "database is busy" in page.text and "try again" in page.text
     assert admin.get(f"/api/v1/searches/{sid}").json()["status"] == "queued"  # the cancel did not happen
 
 
