@@ -5,24 +5,27 @@
 2. A small search of fixed size (hybrid-small on digits: 400 training steps, 150 evaluations, 3 finalists
    fine-tuned from inherited weights for up to 5 epochs, and no time budget, so that both sides do the same
    work rather than fill the same minutes) in-process (`run_search` in a new process, finalists fine-tuned in
-   it) and through the service (`nas serve` on 127.0.0.1: REST submission, the database queue, a Ray task,
-   evaluation in it, finalists as Ray Tune trials), timed by the server from submission to the end; the two
-   alternate (in-process first in odd pairs, the service first in even ones) for --pairs runs each (a fresh
-   server for each service run, none during the in-process one), and it prints each pair's overhead and their
-   median.
+   it) and through the service (a fresh `nas serve` on 127.0.0.1: REST submission, the database queue, a Ray
+   task, evaluation in it, finalists as Ray Tune trials), from submission to the end. The two run interleaved:
+   in turns of --slice seconds, one side runs while the other's whole process group is stopped, so both meet
+   the host's same states; each side's time is the turns it ran in. Prints each of --pairs pairs' overhead
+   and their median.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import os
 import random
+import select
+import signal
+import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -33,7 +36,7 @@ from nas.pipeline import claim_workdir, run_search
 from nas.rundir import CONFIG
 from nas.schemas import SearchConfig
 from nas.settings import Settings
-from tests.e2e.server import Server, wait_for
+from tests.e2e.server import Server
 
 SMALL_SEARCH = {"space": "hybrid-small", "dataset": {"name": "digits"}, "search": {"workers": 1},
                 "budget": {"minutes": None}, "train": {"steps": 400},
@@ -66,73 +69,151 @@ def evaluation_phase(workdir: Path, archs: int) -> None:
     print(f"  2 workers: {times[2]:7.2f} s   speed-up {times[1] / times[2]:.2f}x")
 
 
-def _phases(result: Path) -> str:
-    timings = json.loads(result.read_text())["timings"]
-    return ", ".join(f"{k.removesuffix('_s')} {v:.1f} s" for k, v in timings.items())
+class Side:
+    """One side of the comparison: a process group that runs only while the benchmark lets it, and how many
+    seconds it has run since its clock started."""
+
+    def __init__(self, name: str, pgid: int, start: Callable[[], None], finished: Callable[[], bool]):
+        self.name, self.pgid, self.start, self.finished = name, pgid, start, finished
+        self.seconds, self.started, self.done = 0.0, False, False
+
+    def signal(self, sig: int) -> None:
+        try:
+            os.killpg(self.pgid, sig)
+        except ProcessLookupError:
+            pass  # a side that has exited
 
 
-def _through_the_service(config: dict, data_dir: Path) -> tuple[float, str]:
-    """A fresh `nas serve` (on the product's defaults) runs the search: seconds from the submission (the server's
-    `created_at`) to the end (`finished_at`), and the phases. The benchmark looks every 2 s only, so that its own
-    requests do not take the search's CPU."""
-    server = Server(data_dir, lease_seconds=Settings().lease_seconds).start()
-    try:
-        time.sleep(10)  # a deployed server's Ray workers have long finished importing the engine
-        with server.client() as client:
-            job_id = client.post("/api/v1/searches", json=config).json()["id"]
-            body = wait_for(client, job_id, lambda b: b["status"] in ("succeeded", "failed"), timeout=3600, poll=2)
-    finally:
-        server.terminate()
-    assert body["status"] == "succeeded", body
-    took = datetime.fromisoformat(body["finished_at"]) - datetime.fromisoformat(body["created_at"])
-    return took.total_seconds(), _phases(data_dir / "searches" / job_id / "result.json")
+def interleave(sides: list[Side], slice_s: float, poll_s: float = 0.05, timeout: float = 3600) -> None:
+    """Run the sides in turn, `slice_s` seconds each, every other side stopped (SIGSTOP on its whole process
+    group: a server's Ray daemons and workers too), until each has finished; each side's seconds are the
+    slices it ran in. Both sides meet the same host states: on this host the same search's time varied
+    60-98 s between runs minutes apart, far more than the overhead to be measured."""
+    for side in sides:
+        side.signal(signal.SIGSTOP)
+    deadline = time.time() + timeout
+    while not all(side.done for side in sides):
+        for side in (s for s in sides if not s.done):
+            side.signal(signal.SIGCONT)
+            t0 = time.perf_counter()
+            if not side.started:
+                side.start()
+                side.started = True
+            while time.perf_counter() - t0 < slice_s and not side.finished():
+                time.sleep(poll_s)
+            side.done = side.finished()
+            side.seconds += time.perf_counter() - t0
+            side.signal(signal.SIGSTOP)  # a finished side too: its teardown is not the other side's cost
+        if time.time() > deadline:
+            raise TimeoutError(f"not finished within {timeout} s: {[s.name for s in sides if not s.done]}")
 
 
-def _in_process(config: SearchConfig, workdir: Path) -> tuple[float, str]:
-    """`run_search` in a new process (as `nas search` runs it), timed from the call, after the imports that the
-    service's warmed-up workers make before a search arrives. A new process, because the service's worker is new
-    in each service run, and a process that has trained before pays no first-use costs (in a second pass over the
-    same 200 steps, the first 50 took 1.4-1.5 s less; the second of two searches in one process trained in 8% and
-    23% less time than its first, in two tries)."""
+def in_process_side(config: SearchConfig, workdir: Path) -> tuple[Side, subprocess.Popen]:
+    """`run_search` in a new process (as `nas search` runs it) that has made the imports the service's
+    warmed-up workers make before a search arrives and waits for the word to start. A new process, because the
+    service's worker is new in each service run, and a process that has trained before pays no first-use costs
+    (in a second pass over the same 200 steps, the first 50 took 1.4-1.5 s less; the second of two searches in
+    one process trained in 8% and 23% less time than its first, in two tries)."""
     claim_workdir(workdir, config)  # the run folder's own config stamp, which the child reads back
-    out = subprocess.run([sys.executable, __file__, "--run-in-process", str(workdir)], check=True,
-                         capture_output=True, text=True).stdout
-    return float(out.split()[-1]), _phases(workdir / "result.json")
+    child = subprocess.Popen([sys.executable, __file__, "--run-in-process", str(workdir)], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True, start_new_session=True)
+    assert child.stdin and child.stdout
+    if child.stdout.readline().strip() != "ready":
+        raise RuntimeError(f"the in-process side did not start (exit code {child.wait()})")
+    said: list[str] = []
+
+    def go() -> None:
+        assert child.stdin
+        child.stdin.write("go\n")
+        child.stdin.flush()
+
+    def finished() -> bool:
+        assert child.stdout
+        if not said and select.select([child.stdout], [], [], 0)[0]:
+            said.append(child.stdout.readline().strip())
+            if said[0] != "done":
+                raise RuntimeError(f"the in-process search failed (exit code {child.wait()})")
+        return bool(said)
+
+    return Side("in-process", child.pid, go, finished), child
+
+
+def service_side(server: Server, config: dict) -> tuple[Side, list[str]]:
+    """The search submitted to a running server when its turn first comes; finished when the database says so
+    (read from the SQLite file directly: the server may be stopped when the benchmark looks)."""
+    job: list[str] = []
+
+    def submit() -> None:
+        with server.client() as client:
+            job.append(client.post("/api/v1/searches", json=config).json()["id"])
+
+    def finished() -> bool:
+        return search_status(server, job[0]) in ("succeeded", "failed", "cancelled")
+
+    assert server.proc is not None
+    return Side("service", server.proc.pid, submit, finished), job
 
 
 def run_in_process(workdir: Path) -> None:
-    """The child side of `_in_process`: prints the seconds `run_search` took."""
+    """The child side of `in_process_side`: says "ready" once imported, starts on a line on stdin, says "done"."""
     from workers.dispatcher import import_the_engine
 
     import_the_engine()  # what the service's warm-up has imported before a search arrives
     config = SearchConfig.model_validate_json((workdir / CONFIG).read_text())
-    t0 = time.perf_counter()
+    print("ready", flush=True)
+    sys.stdin.readline()
     run_search(config, workdir=workdir)
-    print(time.perf_counter() - t0)
+    print("done", flush=True)
 
 
-def service_overhead(pairs: int) -> None:
-    """`pairs` runs of each, alternating in the order in-process, service, service, in-process, ... so that the
-    host's drift over minutes falls on both alike; the overhead is the median of the pairs'. Each service run has
-    a fresh server, started before the clock starts (as a deployed one would be)."""
+def one_pair(config: SearchConfig, folder: Path, service_first: bool, slice_s: float) -> tuple[float, float]:
+    """(in-process seconds, service seconds) for the same search, interleaved."""
+    side, child = in_process_side(config, folder / "in-process")
+    side.signal(signal.SIGSTOP)  # stopped while the server starts
+    server = Server(folder / "service", lease_seconds=Settings().lease_seconds).start()
+    try:
+        time.sleep(10)  # a deployed server's Ray workers have long finished importing the engine
+        service, job = service_side(server, SMALL_SEARCH)
+        try:
+            interleave([service, side] if service_first else [side, service], slice_s)
+        finally:
+            for each in (service, side):
+                each.signal(signal.SIGCONT)
+        status = search_status(server, job[0])
+    finally:
+        server.terminate()
+        child.kill()
+        child.wait(timeout=120)
+    assert status == "succeeded", f"the service's search ended {status}: {server.log}"
+    return side.seconds, service.seconds
+
+
+def search_status(server: Server, job_id: str) -> str | None:
+    database = sqlite3.connect(f"file:{server.data_dir / 'nas.db'}?mode=ro", uri=True)
+    try:
+        row = database.execute("SELECT status FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    finally:
+        database.close()
+    return row[0] if row else None
+
+
+def service_overhead(pairs: int, slice_s: float) -> None:
+    """`pairs` interleaved runs of the same search in-process and through the service (a fresh server and a
+    fresh process each time, the side that starts alternating); the overhead is the median of the pairs'."""
     config = SearchConfig.model_validate(SMALL_SEARCH)
     print("a fixed-size search (hybrid-small, digits, 400 steps, 150 evaluations, 3 finalists x up to 5 epochs, "
-          "no time budget)")
+          f"no time budget), both sides interleaved in {slice_s:g}-s slices")
     ratios = []
     with tempfile.TemporaryDirectory() as folder:
         for pair in range(pairs):
-            # no server while the engine runs alone: the service's idle cost (Ray's daemons) is overhead too;
-            # every other pair starts with the service, so that a steady drift of the host's speed cancels out
-            if pair % 2:
-                service, service_phases = _through_the_service(SMALL_SEARCH, Path(folder) / f"service-{pair}")
-            local, local_phases = _in_process(config, Path(folder) / f"in-process-{pair}")
-            if not pair % 2:
-                service, service_phases = _through_the_service(SMALL_SEARCH, Path(folder) / f"service-{pair}")
+            local, service = one_pair(config, Path(folder) / f"pair-{pair}", service_first=bool(pair % 2),
+                                      slice_s=slice_s)
             ratios.append(service / local)
-            print(f"  pair {pair + 1}: in-process run_search {local:7.2f} s   ({local_phases})")
-            print(f"          through the service  {service:7.2f} s   ({service_phases}, finalists as Tune trials)"
-                  f"   overhead {service - local:+6.2f} s  {100 * (service / local - 1):+.1f}%", flush=True)
-    print(f"  overhead, median of {pairs} pairs: {100 * (statistics.median(ratios) - 1):+.1f}%")
+            print(f"  pair {pair + 1}: in-process run_search {local:7.2f} s   through the service {service:7.2f} s "
+                  f"(finalists as Tune trials)   overhead {service - local:+6.2f} s  {100 * (service / local - 1):+.1f}%",
+                  flush=True)
+    print(f"  overhead, median of {pairs} pairs: {100 * (statistics.median(ratios) - 1):+.1f}%"
+          f"   (pairs from {100 * (min(ratios) - 1):+.1f}% to {100 * (max(ratios) - 1):+.1f}%)")
 
 
 def main() -> None:
@@ -140,13 +221,14 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path("runs/bench-supernet"))
     parser.add_argument("--archs", type=int, default=40)
     parser.add_argument("--pairs", type=int, default=5, help="in-process / service runs of the search, alternating")
+    parser.add_argument("--slice", type=float, default=2.0, help="seconds each side runs before the other's turn")
     parser.add_argument("--run-in-process", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(2)
     if args.run_in_process:
         return run_in_process(args.run_in_process)
     evaluation_phase(args.workdir, args.archs)
-    service_overhead(args.pairs)
+    service_overhead(args.pairs, args.slice)
 
 
 if __name__ == "__main__":
