@@ -7,7 +7,7 @@
    work rather than fill the same minutes) in-process (`run_search` in a new process, finalists fine-tuned in
    it) and through the service (a fresh `nas serve` on 127.0.0.1: REST submission, the database queue, a Ray
    task, evaluation in it, finalists as Ray Tune trials), from submission to the end. The two run interleaved:
-   in turns of --slice seconds, one side runs while the other's whole process group is stopped, so both meet
+   in turns of --slice seconds, one side runs while every process of the other is stopped, so both meet
    the host's same states; each side's time is the turns it ran in. Prints each of --pairs pairs' overhead
    and their median.
 """
@@ -69,24 +69,45 @@ def evaluation_phase(workdir: Path, archs: int) -> None:
     print(f"  2 workers: {times[2]:7.2f} s   speed-up {times[1] / times[2]:.2f}x")
 
 
-class Side:
-    """One side of the comparison: a process group that runs only while the benchmark lets it, and how many
-    seconds it has run since its clock started."""
+def session_members(sid: int) -> set[int]:
+    """The processes of session `sid`. A server's Ray workers run in process groups of their own, but in the
+    server's session."""
+    members = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue  # exited meanwhile
+            if int(fields[3]) == sid:  # after the name: state, ppid, pgrp, session
+                members.add(int(entry.name))
+    return members
 
-    def __init__(self, name: str, pgid: int, start: Callable[[], None], finished: Callable[[], bool]):
-        self.name, self.pgid, self.start, self.finished = name, pgid, start, finished
+
+class Side:
+    """One side of the comparison: a session's processes, which run only while the benchmark lets them, and
+    how many seconds they have run since the side's clock started."""
+
+    def __init__(self, name: str, sid: int, start: Callable[[], None], finished: Callable[[], bool]):
+        self.name, self.sid, self.start, self.finished = name, sid, start, finished
         self.seconds, self.started, self.done = 0.0, False, False
 
     def signal(self, sig: int) -> None:
-        try:
-            os.killpg(self.pgid, sig)
-        except ProcessLookupError:
-            pass  # a side that has exited
+        """Signal every process of the session, again until no new one appears (a process may start one
+        just before it is stopped)."""
+        signalled: set[int] = set()
+        while fresh := session_members(self.sid) - signalled:
+            for pid in fresh:
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass  # exited meanwhile
+            signalled |= fresh
 
 
 def interleave(sides: list[Side], slice_s: float, poll_s: float = 0.05, timeout: float = 3600) -> None:
-    """Run the sides in turn, `slice_s` seconds each, every other side stopped (SIGSTOP on its whole process
-    group: a server's Ray daemons and workers too), until each has finished; each side's seconds are the
+    """Run the sides in turn, `slice_s` seconds each, every other side stopped (SIGSTOP to each process of its
+    session: a server's Ray daemons and workers too), until each has finished; each side's seconds are the
     slices it ran in. Both sides meet the same host states: on this host the same search's time varied
     60-98 s between runs minutes apart, far more than the overhead to be measured."""
     for side in sides:
