@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import select
@@ -26,6 +27,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
@@ -33,6 +35,7 @@ from common import trained_supernet
 
 from nas.evaluate import Evaluator
 from nas.pipeline import claim_workdir, run_search
+from nas.progress import Reporter
 from nas.rundir import CONFIG
 from nas.schemas import SearchConfig
 from nas.settings import Settings
@@ -91,6 +94,11 @@ class Side:
     def __init__(self, name: str, sid: int, start: Callable[[], None], finished: Callable[[], bool]):
         self.name, self.sid, self.start, self.finished = name, sid, start, finished
         self.seconds, self.started, self.done = 0.0, False, False
+        self.turns: list[tuple[float, float]] = []  # (from, to) in epoch seconds: when it ran
+
+    def active(self, start: float, end: float) -> float:
+        """The seconds this side ran between two moments (epoch seconds)."""
+        return sum(max(0.0, min(b, end) - max(a, start)) for a, b in self.turns)
 
     def signal(self, sig: int) -> None:
         """Signal every process of the session, again until no new one appears (a process may start one
@@ -116,7 +124,7 @@ def interleave(sides: list[Side], slice_s: float, poll_s: float = 0.05, timeout:
     while not all(side.done for side in sides):
         for side in (s for s in sides if not s.done):
             side.signal(signal.SIGCONT)
-            t0 = time.perf_counter()
+            t0, began = time.perf_counter(), time.time()
             if not side.started:
                 side.start()
                 side.started = True
@@ -124,6 +132,7 @@ def interleave(sides: list[Side], slice_s: float, poll_s: float = 0.05, timeout:
                 time.sleep(poll_s)
             side.done = side.finished()
             side.seconds += time.perf_counter() - t0
+            side.turns.append((began, time.time()))
             side.signal(signal.SIGSTOP)  # a finished side too: its teardown is not the other side's cost
         if time.time() > deadline:
             raise TimeoutError(f"not finished within {timeout} s: {[s.name for s in sides if not s.done]}")
@@ -183,12 +192,55 @@ def run_in_process(workdir: Path) -> None:
     config = SearchConfig.model_validate_json((workdir / CONFIG).read_text())
     print("ready", flush=True)
     sys.stdin.readline()
-    run_search(config, workdir=workdir)
+    clock = PhaseClock()
+    run_search(config, clock, workdir=workdir)
+    clock.starts.append(("end", time.time()))
+    (workdir / PHASES).write_text(json.dumps(clock.starts))
     print("done", flush=True)
 
 
-def one_pair(config: SearchConfig, folder: Path, service_first: bool, slice_s: float) -> tuple[float, float]:
-    """(in-process seconds, service seconds) for the same search, interleaved."""
+PHASES = "phases.json"  # the in-process side's phase starts, in epoch seconds
+
+
+class PhaseClock(Reporter):
+    """When each phase of a search started (epoch seconds)."""
+
+    def __init__(self) -> None:
+        self.starts: list[tuple[str, float]] = []
+
+    def phase(self, name: str, total: int) -> None:
+        if name not in dict(self.starts):
+            self.starts.append((name, time.time()))
+
+
+def service_phases(server: Server, job_id: str) -> list[tuple[str, float]]:
+    """When each phase of the service's search started, and when it ended, from its events (epoch seconds)."""
+    database = sqlite3.connect(f"file:{server.data_dir / 'nas.db'}?mode=ro", uri=True)
+    try:
+        rows = database.execute("SELECT kind, data, created_at FROM events WHERE job_id = ? ORDER BY id",
+                                (job_id,)).fetchall()
+    finally:
+        database.close()
+    starts: list[tuple[str, float]] = []
+    for kind, data, created in rows:
+        moment = datetime.fromisoformat(created).replace(tzinfo=UTC).timestamp()
+        name = json.loads(data).get("phase") if kind == "progress" else None
+        if name and name not in dict(starts):
+            starts.append((name, moment))
+        elif kind == "status" and json.loads(data).get("status") == "succeeded":
+            starts.append(("end", moment))
+    return starts
+
+
+def phase_seconds(side: Side, starts: list[tuple[str, float]]) -> str:
+    """Each phase's seconds of the side's own running time; 'start' is from its clock's start to the first."""
+    moments = [("start", side.turns[0][0]), *starts]
+    return ", ".join(f"{name} {side.active(a, b):.1f} s"
+                     for (name, a), (_next, b) in zip(moments, moments[1:], strict=False))
+
+
+def one_pair(config: SearchConfig, folder: Path, service_first: bool, slice_s: float) -> tuple[Side, Side, str, str]:
+    """The in-process and the service side of the same search, interleaved, with their phases' seconds."""
     side, child = in_process_side(config, folder / "in-process")
     side.signal(signal.SIGSTOP)  # stopped while the server starts
     server = Server(folder / "service", lease_seconds=Settings().lease_seconds).start()
@@ -201,12 +253,14 @@ def one_pair(config: SearchConfig, folder: Path, service_first: bool, slice_s: f
             for each in (service, side):
                 each.signal(signal.SIGCONT)
         status = search_status(server, job[0])
+        phases = (phase_seconds(side, json.loads((folder / "in-process" / PHASES).read_text())),
+                  phase_seconds(service, service_phases(server, job[0])))
     finally:
         server.terminate()
         child.kill()
         child.wait(timeout=120)
     assert status == "succeeded", f"the service's search ended {status}: {server.log}"
-    return side.seconds, service.seconds
+    return side, service, *phases
 
 
 def search_status(server: Server, job_id: str) -> str | None:
@@ -227,12 +281,12 @@ def service_overhead(pairs: int, slice_s: float) -> None:
     ratios = []
     with tempfile.TemporaryDirectory() as folder:
         for pair in range(pairs):
-            local, service = one_pair(config, Path(folder) / f"pair-{pair}", service_first=bool(pair % 2),
-                                      slice_s=slice_s)
+            sides = one_pair(config, Path(folder) / f"pair-{pair}", service_first=bool(pair % 2), slice_s=slice_s)
+            local, service = sides[0].seconds, sides[1].seconds
             ratios.append(service / local)
-            print(f"  pair {pair + 1}: in-process run_search {local:7.2f} s   through the service {service:7.2f} s "
-                  f"(finalists as Tune trials)   overhead {service - local:+6.2f} s  {100 * (service / local - 1):+.1f}%",
-                  flush=True)
+            print(f"  pair {pair + 1}: in-process run_search {local:7.2f} s   ({sides[2]})")
+            print(f"          through the service  {service:7.2f} s   ({sides[3]}, finalists as Tune trials)"
+                  f"   overhead {service - local:+6.2f} s  {100 * (service / local - 1):+.1f}%", flush=True)
     print(f"  overhead, median of {pairs} pairs: {100 * (statistics.median(ratios) - 1):+.1f}%"
           f"   (pairs from {100 * (min(ratios) - 1):+.1f}% to {100 * (max(ratios) - 1):+.1f}%)")
 
