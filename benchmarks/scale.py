@@ -20,14 +20,12 @@ import os
 import random
 import select
 import signal
-import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
@@ -39,6 +37,8 @@ from nas.progress import Reporter
 from nas.rundir import CONFIG
 from nas.schemas import SearchConfig
 from nas.settings import Settings
+from nas.store import Database, repo
+from nas.store.models import FINISHED
 from tests.e2e.server import Server
 
 SMALL_SEARCH = {"space": "hybrid-small", "dataset": {"name": "digits"}, "search": {"workers": 1},
@@ -93,8 +93,12 @@ class Side:
 
     def __init__(self, name: str, sid: int, start: Callable[[], None], finished: Callable[[], bool]):
         self.name, self.sid, self.start, self.finished = name, sid, start, finished
-        self.seconds, self.started, self.done = 0.0, False, False
+        self.done = False
         self.turns: list[tuple[float, float]] = []  # (from, to) in epoch seconds: when it ran
+
+    @property
+    def seconds(self) -> float:
+        return sum(b - a for a, b in self.turns)
 
     def active(self, start: float, end: float) -> float:
         """The seconds this side ran between two moments (epoch seconds)."""
@@ -124,14 +128,12 @@ def interleave(sides: list[Side], slice_s: float, poll_s: float = 0.05, timeout:
     while not all(side.done for side in sides):
         for side in (s for s in sides if not s.done):
             side.signal(signal.SIGCONT)
-            t0, began = time.perf_counter(), time.time()
-            if not side.started:
+            began = time.time()
+            if not side.turns:
                 side.start()
-                side.started = True
-            while time.perf_counter() - t0 < slice_s and not side.finished():
+            while time.time() - began < slice_s and not side.finished():
                 time.sleep(poll_s)
             side.done = side.finished()
-            side.seconds += time.perf_counter() - t0
             side.turns.append((began, time.time()))
             side.signal(signal.SIGSTOP)  # a finished side too: its teardown is not the other side's cost
         if time.time() > deadline:
@@ -168,9 +170,9 @@ def in_process_side(config: SearchConfig, workdir: Path) -> tuple[Side, subproce
     return Side("in-process", child.pid, go, finished), child
 
 
-def service_side(server: Server, config: dict) -> tuple[Side, list[str]]:
-    """The search submitted to a running server when its turn first comes; finished when the database says so
-    (read from the SQLite file directly: the server may be stopped when the benchmark looks)."""
+def service_side(server: Server, database: Database, config: dict) -> tuple[Side, list[str]]:
+    """The search submitted to a running server when its turn first comes; finished when the server's database
+    says so (read by the benchmark itself: the server may be stopped when it looks)."""
     job: list[str] = []
 
     def submit() -> None:
@@ -178,7 +180,7 @@ def service_side(server: Server, config: dict) -> tuple[Side, list[str]]:
             job.append(client.post("/api/v1/searches", json=config).json()["id"])
 
     def finished() -> bool:
-        return search_status(server, job[0]) in ("succeeded", "failed", "cancelled")
+        return search_status(database, job[0]) in FINISHED
 
     assert server.proc is not None
     return Side("service", server.proc.pid, submit, finished), job
@@ -213,21 +215,19 @@ class PhaseClock(Reporter):
             self.starts.append((name, time.time()))
 
 
-def service_phases(server: Server, job_id: str) -> list[tuple[str, float]]:
+def service_phases(database: Database, job_id: str) -> list[tuple[str, float]]:
     """When each phase of the service's search started, and when it ended, from its events (epoch seconds)."""
-    database = sqlite3.connect(f"file:{server.data_dir / 'nas.db'}?mode=ro", uri=True)
-    try:
-        rows = database.execute("SELECT kind, data, created_at FROM events WHERE job_id = ? ORDER BY id",
-                                (job_id,)).fetchall()
-    finally:
-        database.close()
+    events: list = []
+    with database.session() as s:
+        while batch := repo.events_after(s, job_id, events[-1].id if events else 0):
+            events += batch
     starts: list[tuple[str, float]] = []
-    for kind, data, created in rows:
-        moment = datetime.fromisoformat(created).replace(tzinfo=UTC).timestamp()
-        name = json.loads(data).get("phase") if kind == "progress" else None
+    for event in events:
+        moment = repo.aware(event.created_at).timestamp()
+        name = event.data.get("phase") if event.kind == "progress" else None
         if name and name not in dict(starts):
             starts.append((name, moment))
-        elif kind == "status" and json.loads(data).get("status") == "succeeded":
+        elif event.kind == "status" and event.data.get("status") == "succeeded":
             starts.append(("end", moment))
     return starts
 
@@ -244,18 +244,20 @@ def one_pair(config: SearchConfig, folder: Path, service_first: bool, slice_s: f
     side, child = in_process_side(config, folder / "in-process")
     side.signal(signal.SIGSTOP)  # stopped while the server starts
     server = Server(folder / "service", lease_seconds=Settings().lease_seconds).start()
+    database = Database(Settings(data_dir=server.data_dir).db_url)  # the server's own (its default)
     try:
         time.sleep(10)  # a deployed server's Ray workers have long finished importing the engine
-        service, job = service_side(server, SMALL_SEARCH)
+        service, job = service_side(server, database, SMALL_SEARCH)
         try:
             interleave([service, side] if service_first else [side, service], slice_s)
         finally:
             for each in (service, side):
                 each.signal(signal.SIGCONT)
-        status = search_status(server, job[0])
+        status = search_status(database, job[0])
         phases = (phase_seconds(side, json.loads((folder / "in-process" / PHASES).read_text())),
-                  phase_seconds(service, service_phases(server, job[0])))
+                  phase_seconds(service, service_phases(database, job[0])))
     finally:
+        database.dispose()
         server.terminate()
         child.kill()
         child.wait(timeout=120)
@@ -263,13 +265,10 @@ def one_pair(config: SearchConfig, folder: Path, service_first: bool, slice_s: f
     return side, service, *phases
 
 
-def search_status(server: Server, job_id: str) -> str | None:
-    database = sqlite3.connect(f"file:{server.data_dir / 'nas.db'}?mode=ro", uri=True)
-    try:
-        row = database.execute("SELECT status FROM jobs WHERE id = ?", (job_id,)).fetchone()
-    finally:
-        database.close()
-    return row[0] if row else None
+def search_status(database: Database, job_id: str) -> str | None:
+    with database.session() as s:
+        job = repo.get_job(s, job_id)
+        return job.status if job else None
 
 
 def service_overhead(pairs: int, slice_s: float) -> None:
@@ -281,11 +280,12 @@ def service_overhead(pairs: int, slice_s: float) -> None:
     ratios = []
     with tempfile.TemporaryDirectory() as folder:
         for pair in range(pairs):
-            sides = one_pair(config, Path(folder) / f"pair-{pair}", service_first=bool(pair % 2), slice_s=slice_s)
-            local, service = sides[0].seconds, sides[1].seconds
+            local_run, service_run, local_phases, service_run_phases = one_pair(
+                config, Path(folder) / f"pair-{pair}", service_first=bool(pair % 2), slice_s=slice_s)
+            local, service = local_run.seconds, service_run.seconds
             ratios.append(service / local)
-            print(f"  pair {pair + 1}: in-process run_search {local:7.2f} s   ({sides[2]})")
-            print(f"          through the service  {service:7.2f} s   ({sides[3]}, finalists as Tune trials)"
+            print(f"  pair {pair + 1}: in-process run_search {local:7.2f} s   ({local_phases})")
+            print(f"          through the service  {service:7.2f} s   ({service_run_phases}, finalists as Tune trials)"
                   f"   overhead {service - local:+6.2f} s  {100 * (service / local - 1):+.1f}%", flush=True)
     print(f"  overhead, median of {pairs} pairs: {100 * (statistics.median(ratios) - 1):+.1f}%"
           f"   (pairs from {100 * (min(ratios) - 1):+.1f}% to {100 * (max(ratios) - 1):+.1f}%)")
