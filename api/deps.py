@@ -31,7 +31,7 @@ def get_settings(request: Request) -> Settings:
 def get_session(request: Request, db: Annotated[Database, Depends(get_db)]) -> Iterator[Session]:
     """The request's one transaction. A request that may write starts it as a write (SQLite: BEGIN
     IMMEDIATE), so it waits for the lock instead of failing when a worker wrote after its first read."""
-    with db.session(immediate=request.method not in ("GET", "HEAD", "OPTIONS")) as s:
+    with db.session(readonly=request.method in ("GET", "HEAD", "OPTIONS")) as s:
         yield s
 
 
@@ -78,7 +78,7 @@ class TokenCache:
             hit = self._entries.get(key)
         if hit is not None and time.time() < hit[0]:
             return User(id=hit[1], name=hit[2], is_admin=hit[3])
-        with db.session() as s:  # a short read of its own: the route's transaction (maybe a write) starts later
+        with db.session(readonly=True) as s:  # a short read of its own: the route's transaction (maybe a write) starts later
             found = repo.token_owner(s, token)
             if found is None:
                 return None

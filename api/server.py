@@ -14,7 +14,7 @@ from nas.store import repo
 
 def bootstrap_admin(app_db, settings: Settings) -> str | None:
     """On an empty database create the admin; returns the token to print (None if users exist)."""
-    with app_db.session(immediate=True) as s:
+    with app_db.session() as s:
         if repo.count_users(s) > 0:
             return None
         _, token = repo.create_user(s, name="admin", is_admin=True, token=settings.admin_token)
@@ -35,7 +35,7 @@ def queue_demo(app_db, settings: Settings) -> str | None:
     """Queue the default digits search for the admin, on a server that has none yet; returns its id."""
     from nas.schemas import SearchConfig
 
-    with app_db.session(immediate=True) as s:
+    with app_db.session() as s:
         admin = repo.user_by_name(s, "admin")
         if admin is None or repo.list_jobs(s, owner=admin, kind="search", limit=1)[1]:
             return None

@@ -99,7 +99,7 @@ def run_attempt(db_url: str, data_dir: str, job_id: str, attempt: int, lease_sec
     torch.set_num_threads(threads)  # Ray sets OMP_NUM_THREADS=1 in workers
     db = Database(db_url)
     try:
-        with db.session() as s:
+        with db.session(readonly=True) as s:
             job = repo.get_job(s, job_id)
             if job is None or job.attempt != attempt or job.status != "running":
                 return "stale"

@@ -44,7 +44,7 @@ def _build(db: Database, request: LatencyBuildRequest, files: JobFiles, reporter
     table = build_table(space, profile, out, request.calibration, progress=progress, guard=reporter.holding)
     files.store.push(out)
     report = validate_table(table, space, request.validation_samples, progress=progress)
-    with db.session(immediate=True) as s:
+    with db.session() as s:
         repo.hold(s, job_id=reporter.job_id, attempt=reporter.attempt)  # a lost attempt registers nothing
         job = repo.get_job(s, reporter.job_id)
         owner = repo.user_by_id(s, job.owner_id) if job else None

@@ -67,7 +67,7 @@ class DatabaseReporter(Reporter):
         # the job's row stays locked until the file is in place: no requeue can hand the job to another
         # attempt between the ownership check and the rename
         try:
-            with self.db.session(immediate=True) as s:
+            with self.db.session() as s:
                 repo.hold(s, **self._ids())
                 yield
         except StaleAttempt:

@@ -35,7 +35,7 @@ class LoginRequired(Exception):
 def page_user(request: Request, db: DB) -> User:
     token = request.session.get("token")
     if token:
-        with db.session() as s:
+        with db.session(readonly=True) as s:
             user = repo.user_for_token(s, token)
         if user is not None:
             return user
@@ -73,7 +73,7 @@ def login_page(request: Request) -> HTMLResponse:
 
 @router.post("/login", response_class=HTMLResponse)
 def login(request: Request, db: DB, token: Annotated[str, Form()] = "") -> Response:
-    with db.session(immediate=True) as s:
+    with db.session() as s:
         user = repo.user_for_token(s, token.strip()) if token.strip() else None
         if user is not None:  # the cookie carries a session token of its own, never the API token
             _, session_token = repo.create_token(s, user_id=user.id, name="dashboard session",
@@ -92,7 +92,7 @@ def logout(request: Request, db: DB, csrf: Annotated[str, Form()] = "") -> Redir
     if token and not same_token(csrf, request.session.get("csrf")):
         raise HTTPException(403, "the logout form's CSRF token is missing or wrong; reload the page")
     if token:
-        with db.session(immediate=True) as s:
+        with db.session() as s:
             found = repo.token_owner(s, token)
             if found:
                 repo.revoke_token(s, user_id=found[0].id, token=token)

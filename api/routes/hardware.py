@@ -97,7 +97,7 @@ def share_table(table_id: TableId, admin: AdminUser, s: SessionDep, shared: bool
 @router.delete("/tables/{table_id}", status_code=204, responses=error_responses(401, 403, 404, 422))
 def delete_table(table_id: TableId, user: CurrentUser, db: DB, settings: SettingsDep) -> Response:
     """Delete one of your tables (admins: any) and its file; searches that used it keep their results."""
-    with db.session(immediate=True) as s:
+    with db.session() as s:
         row, _ = visible_table(s, table_id, user)
         if row.owner_id != user.id and not user.is_admin:
             raise HTTPException(403, f"latency table {table_id} is shared by an admin: only an admin can delete it")

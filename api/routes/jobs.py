@@ -36,7 +36,7 @@ def event_stream(db: Database, job_id: str, start: int, request: Request, user: 
     slots.take(user.id)
 
     def poll(cursor: int) -> tuple[list, bool]:
-        with db.session() as s:
+        with db.session(readonly=True) as s:
             batch = repo.events_after(s, job_id, cursor)
             job = repo.get_job(s, job_id)
             return batch, job is None or job.status in FINISHED
@@ -105,7 +105,7 @@ def add_job_routes(router: APIRouter, kind: str | None) -> None:
     def events(job_id: str, request: Request, user: CurrentUser, db: DB, start: EventCursor) -> StreamingResponse:
         """Server-sent events (status, progress, messages; for searches also candidates and fronts) from
         `after` (or Last-Event-ID) on; the stream ends once the job has finished."""
-        with db.session() as s:
+        with db.session(readonly=True) as s:
             job_id = owned_job(s, job_id, user, kind).id
         return event_stream(db, job_id, start, request, user)
 

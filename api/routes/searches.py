@@ -118,7 +118,7 @@ add_job_routes(router, kind="search")
 @router.delete("/{search_id}", status_code=204, responses=error_responses(401, 404, 409))
 def delete(search_id: str, user: CurrentUser, db: DB, settings: SettingsDep) -> Response:
     """Delete a finished search with its candidates, events and files."""
-    with db.session(immediate=True) as s:
+    with db.session() as s:
         search = owned_search(s, search_id, user)
         if search.status not in FINISHED:
             raise HTTPException(409, f"search {search.id} is {search.status}: cancel it first")

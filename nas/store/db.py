@@ -70,9 +70,14 @@ class Database:
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager
-    def session(self, immediate: bool = False) -> Iterator[Session]:
-        """A transaction: committed on success, rolled back on error. `immediate` locks SQLite for writing."""
-        if immediate and is_sqlite(self.engine):
+    def session(self, readonly: bool = False) -> Iterator[Session]:
+        """A transaction: committed on success, rolled back on error.
+
+        On SQLite a transaction that may write takes the write lock up front (BEGIN IMMEDIATE): a deferred one
+        that reads and then writes fails at once with "database is locked" when another connection committed
+        in between (the busy timeout cannot help it), so the safe mode is the default. `readonly=True` lets a
+        pure read run beside the writer instead; a read that forgets it only waits its turn."""
+        if not readonly and is_sqlite(self.engine):
             with self.engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn:
                 with Session(bind=conn, expire_on_commit=False) as s, s.begin():
                     yield s

@@ -196,7 +196,7 @@ def claim_next(db: Database, *, owner: str, lease_seconds: float, kinds: Sequenc
     """Atomically move the next queued job to running for `owner`, with a new attempt and lease.
 
     PostgreSQL: SELECT ... FOR UPDATE SKIP LOCKED; SQLite: the transaction starts with BEGIN IMMEDIATE."""
-    with db.session(immediate=True) as s:
+    with db.session() as s:
         now = utcnow()
         q = select(Job).where(Job.status == "queued", or_(Job.not_before.is_(None), Job.not_before <= now))
         if kinds is not None:
@@ -232,7 +232,7 @@ def hold(s: Session, *, job_id: str, attempt: int) -> None:
 
 def lease_states(db: Database, job_ids: Sequence[str]) -> dict[str, tuple[str | None, bool]]:
     """{job id: (lease owner, cancel requested)} of the running jobs among `job_ids`."""
-    with db.session() as s:
+    with db.session(readonly=True) as s:
         rows = s.execute(select(Job.id, Job.lease_owner, Job.cancel_requested)
                          .where(Job.id.in_(list(job_ids)), Job.status == "running"))
         return {job_id: (owner, bool(cancel)) for job_id, owner, cancel in rows}
@@ -328,7 +328,7 @@ def requeue(
     delay_seconds: claimed again no sooner (a back-off after a transient error: disk full, database busy).
     counted=False: the attempt is not held against the job (a clean shutdown); its number still grows on
     the next claim, so the old attempt's writes stay fenced."""
-    with db.session(immediate=True) as s:
+    with db.session() as s:
         job = s.get(Job, job_id, with_for_update=True)
         if job is None or job.status != "running" or job.attempt != attempt:
             return job.status if job else "missing"
@@ -360,7 +360,7 @@ def requeue_expired(db: Database, now: datetime | None = None) -> list[str]:
     PostgreSQL, a row another transaction is changing (the owner renewing or finishing, another
     dispatcher) is read again once that commits, and left alone if it no longer matches."""
     now = now or utcnow()
-    with db.session(immediate=True) as s:
+    with db.session() as s:
         query = select(Job).where(Job.status == "running", Job.lease_expires_at < now).with_for_update()
         expired = s.scalars(query).all()
         for job in expired:
@@ -431,7 +431,7 @@ def newest_table(s: Session, profile_id: int, user: User) -> LatencyTableRow | N
 
 def table_measured(db: Database, *, path: str, spaces: str, entries: int, profile_spec: dict[str, Any]) -> None:
     """A search measured layers into the table at `path`: its spaces, entry count and bound machine change."""
-    with db.session(immediate=True) as s:
+    with db.session() as s:
         for row in s.scalars(select(LatencyTableRow).where(LatencyTableRow.path == path)):
             row.space, row.entries, row.profile_spec = spaces[:100], entries, profile_spec
 

@@ -131,6 +131,32 @@ def test_stale_attempt_writes_are_rejected(db):
         assert repo.get_job(s, first.id).status == "succeeded"
 
 
+def test_a_transaction_that_reads_then_writes_survives_a_write_committed_in_between(db):
+    """A session may write unless marked read-only: on SQLite it holds the write lock from its start, so another
+    writer waits for it, where a deferred transaction's later write would fail at once with "database is
+    locked". A read-only session reads beside a writer."""
+    user, _ = make_user(db)
+    job = submit(db, user)
+
+    def other_write() -> None:
+        with db.session() as w:
+            w.execute(update(Job).where(Job.id == job.id).values(progress=0.5))
+
+    writer = threading.Thread(target=other_write)
+    with db.session() as s:
+        assert repo.get_job(s, job.id).phase != "train"
+        writer.start()
+        writer.join(timeout=2)  # commits at once unless this transaction holds the write lock
+        s.execute(update(Job).where(Job.id == job.id).values(phase="train"))
+        with db.session(readonly=True) as reader:  # beside the write lock this transaction holds
+            assert repo.get_job(reader, job.id).status == "queued"
+    writer.join(timeout=60)
+    assert not writer.is_alive()
+    with db.session(readonly=True) as s:
+        row = repo.get_job(s, job.id)
+        assert (row.phase, row.progress) == ("train", 0.5)
+
+
 def _wait_for_a_lock_wait(db, deadline: float = 30.0) -> None:
     """PostgreSQL: until some session waits on a row lock (SQLite shows no such thing: return at once)."""
     if db.url.startswith("sqlite"):
@@ -150,7 +176,7 @@ def test_requeueing_an_expired_lease_never_undoes_a_concurrent_finish(db):
     submit(db, user)
     job = repo.claim_next(db, owner="w", lease_seconds=30)
     requeued: list[list[str]] = []
-    with db.session(immediate=True) as owner:  # the owner's finish, in flight: row changed, not committed
+    with db.session() as owner:  # the owner's finish, in flight: row changed, not committed
         owner.execute(update(Job).where(Job.id == job.id).values(status="succeeded"))
         dispatcher = threading.Thread(
             target=lambda: requeued.append(repo.requeue_expired(db, now=utcnow() + timedelta(seconds=60))))
