@@ -16,6 +16,11 @@ from search_spaces import UserError
 log = logging.getLogger(__name__)
 
 
+def log_unavailable(request: Request, exc: OperationalError) -> None:
+    """The log line of a request that met a busy or unreachable database (answered with a 503)."""
+    log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc.orig)
+
+
 class FieldError(BaseModel):
     loc: list[str | int]
     msg: str
@@ -111,7 +116,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(OperationalError)
     async def _database_busy(request: Request, exc: OperationalError) -> JSONResponse:
-        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc.orig)
+        log_unavailable(request, exc)
         return JSONResponse(status_code=503, headers={"Retry-After": "2"},
                             content={"detail": "the database is busy or unreachable; nothing was changed, retry shortly",
                                      "errors": []})

@@ -14,6 +14,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from fastapi.templating import Jinja2Templates
 
 from api.deps import DB, TOKENS, SessionDep, SettingsDep, owned_search, same_token
+from api.errors import log_unavailable
 from api.routes.searches import search_result
 from nas.export import FORMATS
 from nas.rundir import RESULT, job_workdir
@@ -223,9 +224,9 @@ def install(app, data_dir: Path, configured_secret: str | None, secure: bool = F
 
     @app.exception_handler(OperationalError)
     async def _busy(request: Request, exc: OperationalError):
-        answer = await json_busy(request, exc)  # logs it, and says what an API client hears
-        if wants_page(request):
-            return render(request, "error.html", status_code=503, status=503, user=None,
-                          message="The database is busy or unreachable; nothing was changed. Go back and try "
-                                  "again in a moment.")
-        return answer
+        if not wants_page(request):
+            return await json_busy(request, exc)
+        log_unavailable(request, exc)
+        return render(request, "error.html", status_code=503, status=503, user=None,
+                      message="The database is busy or unreachable; nothing was changed. Go back and try "
+                              "again in a moment.")
