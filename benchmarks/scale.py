@@ -27,6 +27,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 from common import trained_supernet
@@ -72,10 +73,10 @@ def evaluation_phase(workdir: Path, archs: int) -> None:
     print(f"  2 workers: {times[2]:7.2f} s   speed-up {times[1] / times[2]:.2f}x")
 
 
-def session_members(sid: int) -> set[int]:
-    """The processes of session `sid`. A server's Ray workers run in process groups of their own, but in the
-    server's session."""
-    members = set()
+def session_stats(sid: int) -> dict[int, list[str]]:
+    """/proc/PID/stat's fields after the name, for each process of session `sid`. A server's Ray workers run in
+    process groups of their own, but in the server's session."""
+    members = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
@@ -83,8 +84,41 @@ def session_members(sid: int) -> set[int]:
             except (OSError, IndexError):
                 continue  # exited meanwhile
             if int(fields[3]) == sid:  # after the name: state, ppid, pgrp, session
-                members.add(int(entry.name))
+                members[int(entry.name)] = fields
     return members
+
+
+def session_members(sid: int) -> set[int]:
+    return set(session_stats(sid))
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def process_title(pid: int) -> str:
+    """What a process calls itself: Ray's workers set their title to `ray::<task or actor>`; a Python process
+    is named by its script or module."""
+    try:
+        words = [w.decode(errors="replace") for w in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") if w]
+    except OSError:
+        return "?"
+    if not words:
+        return "?"
+    if words[0].startswith("ray::"):
+        return words[0].split()[0]
+    program = Path(words[0].split()[0]).name
+    if program.startswith("python"):
+        rest = words[1:]
+        while rest and rest[0].startswith("-") and rest[0] != "-m":
+            rest = rest[1:]  # an interpreter option such as -u
+        module = rest[1:2] if rest[:1] == ["-m"] else rest[:1]
+        return f"python {Path(module[0]).name}" if module else program
+    return program
+
+
+def cpu_seconds(sid: int) -> dict[int, float]:
+    """Each process's user + system CPU seconds so far (fields 14 and 15 of /proc/PID/stat)."""
+    return {pid: (int(f[11]) + int(f[12])) / CLOCK_TICKS for pid, f in session_stats(sid).items()}
 
 
 class Side:
@@ -95,6 +129,32 @@ class Side:
         self.name, self.sid, self.start, self.finished = name, sid, start, finished
         self.done = False
         self.turns: list[tuple[float, float]] = []  # (from, to) in epoch seconds: when it ran
+        self.baseline: dict[int, float] = {}  # each process's CPU seconds when the side was first stopped
+        self.cpu: list[dict[int, float]] = []  # each process's CPU seconds at the end of each turn
+        self.titles: dict[int, str] = {}
+        self.watching = 0.0  # the benchmark's own CPU seconds in this side's turns (its polls of `finished`)
+
+    def account(self) -> None:
+        """Note each process's CPU seconds (after a turn, while stopped); a process that exits mid-turn loses
+        that turn's share."""
+        seconds = cpu_seconds(self.sid)
+        for pid in seconds:
+            title = process_title(pid)
+            if title != "ray::IDLE" or pid not in self.titles:  # a pooled worker keeps the name of its last work
+                self.titles[pid] = title
+        self.cpu.append(seconds)
+
+    def cpu_between(self, start: float, end: float) -> dict[str, float]:
+        """CPU seconds per process title in the turns that ended between two moments (epoch seconds)."""
+        before = dict(self.baseline)
+        used: dict[str, float] = {}
+        for (_a, b), seconds in zip(self.turns, self.cpu, strict=True):
+            if start < b <= end:
+                for pid, total in seconds.items():
+                    title = self.titles[pid]
+                    used[title] = used.get(title, 0.0) + total - before.get(pid, 0.0)
+            before |= seconds
+        return used
 
     @property
     def seconds(self) -> float:
@@ -124,18 +184,21 @@ def interleave(sides: list[Side], slice_s: float, poll_s: float = 0.05, timeout:
     60-98 s between runs minutes apart, far more than the overhead to be measured."""
     for side in sides:
         side.signal(signal.SIGSTOP)
+        side.baseline = cpu_seconds(side.sid)
     deadline = time.time() + timeout
     while not all(side.done for side in sides):
         for side in (s for s in sides if not s.done):
             side.signal(signal.SIGCONT)
-            began = time.time()
+            began, watching = time.time(), time.process_time()
             if not side.turns:
                 side.start()
             while time.time() - began < slice_s and not side.finished():
                 time.sleep(poll_s)
             side.done = side.finished()
             side.turns.append((began, time.time()))
+            side.watching += time.process_time() - watching
             side.signal(signal.SIGSTOP)  # a finished side too: its teardown is not the other side's cost
+            side.account()
         if time.time() > deadline:
             raise TimeoutError(f"not finished within {timeout} s: {[s.name for s in sides if not s.done]}")
 
@@ -172,15 +235,27 @@ def in_process_side(config: SearchConfig, workdir: Path) -> tuple[Side, subproce
 
 def service_side(server: Server, database: Database, config: dict) -> tuple[Side, list[str]]:
     """The search submitted to a running server when its turn first comes; finished when the server's database
-    says so (read by the benchmark itself: the server may be stopped when it looks)."""
+    says so (read by the benchmark itself: the server may be stopped when it looks). The database is read after
+    its write-ahead log changed, or a second after the last read: a query on every 50-ms poll took 2.6 CPU s of the service's turns in a
+    95-s search (the in-process side's check: 0.2 s), time its training lost to the benchmark."""
     job: list[str] = []
+    log = Path(f"{database.engine.url.database}-wal")
+    seen: list[tuple[int, int, float]] = []  # the log's mtime and size at each read, and when it was
+    done: list[bool] = [False]
 
     def submit() -> None:
         with server.client() as client:
             job.append(client.post("/api/v1/searches", json=config).json()["id"])
 
     def finished() -> bool:
-        return search_status(database, job[0]) in FINISHED
+        if done[-1]:
+            return True
+        state, now = log.stat(), time.monotonic()
+        if seen and seen[-1][:2] == (state.st_mtime_ns, state.st_size) and now - seen[-1][2] < 1.0:
+            return False
+        seen.append((state.st_mtime_ns, state.st_size, now))
+        done.append(search_status(database, job[0]) in FINISHED)
+        return done[-1]
 
     assert server.proc is not None
     return Side("service", server.proc.pid, submit, finished), job
@@ -218,7 +293,7 @@ class PhaseClock(Reporter):
 def service_phases(database: Database, job_id: str) -> list[tuple[str, float]]:
     """When each phase of the service's search started, and when it ended, from its events (epoch seconds)."""
     events: list = []
-    with database.session() as s:
+    with database.session(readonly=True) as s:
         while batch := repo.events_after(s, job_id, events[-1].id if events else 0):
             events += batch
     starts: list[tuple[str, float]] = []
@@ -239,8 +314,32 @@ def phase_seconds(side: Side, starts: list[tuple[str, float]]) -> str:
                      for (name, a), (_next, b) in zip(moments, moments[1:], strict=False))
 
 
-def one_pair(config: SearchConfig, folder: Path, service_first: bool, slice_s: float) -> tuple[Side, Side, str, str]:
-    """The in-process and the service side of the same search, interleaved, with their phases' seconds."""
+def cpu_use(side: Side, starts: list[tuple[str, float]], phase: str | None = None) -> str:
+    """Whose CPU seconds a phase (by default the whole run) took, by process title, beside the side's own
+    seconds in it (a 2-core host gives at most twice those). Counted in whole turns: from the start of the turn
+    the phase starts in to the end of the one it ends in."""
+    moments = [("start", side.turns[0][0]), *starts]
+    names = [name for name, _moment in moments]
+    first, last = (names.index(phase), names.index(phase) + 1) if phase else (0, len(moments) - 1)
+    start = max((a for a, _b in side.turns if a <= moments[first][1]), default=moments[first][1])
+    end = next((b for _a, b in side.turns if b >= moments[last][1]), moments[last][1])
+    used = sorted(side.cpu_between(start, end).items(), key=lambda item: -item[1])
+    top = ", ".join(f"{title} {seconds:.1f}" for title, seconds in used[:6] if seconds >= 0.05)
+    total = sum(seconds for _title, seconds in used)
+    return f"{phase or 'whole run'}: {total:.1f} CPU s in {side.active(start, end):.1f} s ({top})"
+
+
+class Pair(NamedTuple):
+    local: Side
+    service: Side
+    local_phases: str
+    service_phases: str
+    cpu: list[str]  # each side's CPU use in training and in the whole run
+
+
+def one_pair(config: SearchConfig, folder: Path, service_first: bool, slice_s: float) -> Pair:
+    """The in-process and the service side of the same search, interleaved, with their phases' seconds and
+    CPU use."""
     side, child = in_process_side(config, folder / "in-process")
     side.signal(signal.SIGSTOP)  # stopped while the server starts
     server = Server(folder / "service", lease_seconds=Settings().lease_seconds).start()
@@ -254,19 +353,22 @@ def one_pair(config: SearchConfig, folder: Path, service_first: bool, slice_s: f
             for each in (service, side):
                 each.signal(signal.SIGCONT)
         status = search_status(database, job[0])
-        phases = (phase_seconds(side, json.loads((folder / "in-process" / PHASES).read_text())),
-                  phase_seconds(service, service_phases(database, job[0])))
+        local_starts = json.loads((folder / "in-process" / PHASES).read_text())
+        service_starts = service_phases(database, job[0])
+        phases = (phase_seconds(side, local_starts), phase_seconds(service, service_starts))
+        cpu = [f"{each.name} {cpu_use(each, starts, phase)}" for phase in ("train", None)
+               for each, starts in ((side, local_starts), (service, service_starts))]
     finally:
         database.dispose()
         server.terminate()
         child.kill()
         child.wait(timeout=120)
     assert status == "succeeded", f"the service's search ended {status}: {server.log}"
-    return side, service, *phases
+    return Pair(side, service, *phases, cpu)
 
 
 def search_status(database: Database, job_id: str) -> str | None:
-    with database.session() as s:
+    with database.session(readonly=True) as s:
         job = repo.get_job(s, job_id)
         return job.status if job else None
 
@@ -280,13 +382,16 @@ def service_overhead(pairs: int, slice_s: float) -> None:
     ratios = []
     with tempfile.TemporaryDirectory() as folder:
         for pair in range(pairs):
-            local_run, service_run, local_phases, service_run_phases = one_pair(
-                config, Path(folder) / f"pair-{pair}", service_first=bool(pair % 2), slice_s=slice_s)
-            local, service = local_run.seconds, service_run.seconds
+            result = one_pair(config, Path(folder) / f"pair-{pair}", service_first=bool(pair % 2), slice_s=slice_s)
+            local, service = result.local.seconds, result.service.seconds
+            local_phases, service_run_phases = result.local_phases, result.service_phases
             ratios.append(service / local)
             print(f"  pair {pair + 1}: in-process run_search {local:7.2f} s   ({local_phases})")
             print(f"          through the service  {service:7.2f} s   ({service_run_phases}, finalists as Tune trials)"
-                  f"   overhead {service - local:+6.2f} s  {100 * (service / local - 1):+.1f}%", flush=True)
+                  f"   overhead {service - local:+6.2f} s  {100 * (service / local - 1):+.1f}%")
+            print("\n".join(f"          {line}" for line in result.cpu))
+            print(f"          the benchmark's own CPU in each side's turns: in-process {result.local.watching:.1f} s,"
+                  f" service {result.service.watching:.1f} s", flush=True)
     print(f"  overhead, median of {pairs} pairs: {100 * (statistics.median(ratios) - 1):+.1f}%"
           f"   (pairs from {100 * (min(ratios) - 1):+.1f}% to {100 * (max(ratios) - 1):+.1f}%)")
 
