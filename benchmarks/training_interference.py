@@ -1,0 +1,101 @@
+"""What slows a search's supernet training through the service: Ray's worker process, or the daemons beside it.
+
+The same training (hybrid-small on digits, --steps steps from scratch, 2 torch threads) in a fresh process each
+time, three ways, in alternating rounds so that all three meet the host's same states:
+  plain      a new Python process, nothing else running;
+  waker      the same, beside a process that busies one core for 2 ms every 50 ms (4% of a core: about what the
+             service's API and Ray's daemons used while a search trained, by benchmarks/scale.py's CPU columns);
+  ray worker a Ray task in a fresh worker (max_calls=1) of a local Ray started as the service starts it.
+Prints each round and the medians' ratios to `plain`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+WAKER = """
+import time
+while True:
+    start = time.perf_counter()
+    while time.perf_counter() - start < 0.002:
+        pass
+    time.sleep(0.048)
+"""
+
+
+def train_seconds(steps: int) -> float:
+    """Seconds to train a fresh hybrid-small supernet on digits for `steps` steps on 2 torch threads (the data's
+    loading not counted)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import torch
+    from common import DEFAULT
+
+    from nas.pipeline import prepare
+    from nas.train import train_supernet
+    from search_spaces import HybridSupernet
+
+    torch.set_num_threads(2)
+    config = DEFAULT.model_copy(update={"train": DEFAULT.train.model_copy(update={"steps": steps})})
+    raw, space = prepare(config)
+    data = raw.normalized()
+    torch.manual_seed(config.train.seed)
+    supernet = HybridSupernet.from_spec(space)
+    with tempfile.TemporaryDirectory() as folder:
+        start = time.perf_counter()
+        train_supernet(supernet, data, config.train, Path(folder))
+        return time.perf_counter() - start
+
+
+def in_new_process(steps: int) -> float:
+    out = subprocess.run([sys.executable, __file__, "--child", str(steps)], capture_output=True, text=True, check=True)
+    return float(out.stdout.split()[-1])
+
+
+def beside_a_waker(steps: int) -> float:
+    waker = subprocess.Popen([sys.executable, "-c", WAKER])
+    try:
+        return in_new_process(steps)
+    finally:
+        waker.kill()
+        waker.wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=120)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(train_seconds(args.child))
+        return
+    import ray
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from workers.dispatcher import init_ray
+
+    init_ray(None)
+    in_ray_worker = ray.remote(num_cpus=1, max_calls=1, max_retries=0)(train_seconds)
+    ways = {"plain": in_new_process, "waker": beside_a_waker,
+            "ray worker": lambda steps: ray.get(in_ray_worker.remote(steps))}
+    seconds: dict[str, list[float]] = {name: [] for name in ways}
+    print(f"training hybrid-small on digits, {args.steps} steps, 2 torch threads, a fresh process each time")
+    for round_ in range(args.rounds):
+        for name, way in ways.items():
+            seconds[name].append(way(args.steps))
+        print(f"  round {round_ + 1}: " + "   ".join(f"{name} {s[-1]:6.2f} s" for name, s in seconds.items()),
+              flush=True)
+    plain = statistics.median(seconds["plain"])
+    print("  medians: " + "   ".join(f"{name} {statistics.median(s):6.2f} s ({statistics.median(s) / plain:.3f}x)"
+                                     for name, s in seconds.items()))
+    ray.shutdown()
+
+
+if __name__ == "__main__":
+    main()
