@@ -1,23 +1,32 @@
 """What slows a search's supernet training through the service: Ray's worker process, or the daemons beside it.
 
 The same training (hybrid-small on digits, --steps steps from scratch, 2 torch threads) in a fresh process each
-time, three ways, in alternating rounds so that all three meet the host's same states:
-  plain      a new Python process, nothing else running;
-  waker      the same, beside a process that busies one core for 2 ms every 50 ms (4% of a core: about what the
-             service's API and Ray's daemons used while a search trained, by benchmarks/scale.py's CPU columns);
-  ray worker a Ray task in a fresh worker (max_calls=1) of a local Ray started as the service starts it.
+time, in alternating rounds so that every way meets the host's same states:
+  plain         a new Python process, nothing else running;
+  waker         the same, beside a process that busies one core for 2 ms every 50 ms (4% of a core: about what
+                the service's API and Ray's daemons used while a search trained, by benchmarks/scale.py's CPU
+                columns);
+  memory waker  the same, but the 2 ms sweep over 64 MB (caches and memory bandwidth, as a real daemon's work
+                touches memory and a busy loop does not);
+  idle server   beside a real idle `nas serve` (its API, Ray's daemons and warm workers; the server runs only
+                during these rounds, every process of its session stopped otherwise);
+  ray worker    a Ray task in a fresh worker (max_calls=1) of a local Ray started as the service starts it.
 Prints each round and the medians' ratios to `plain`.
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+
+from interleave import Side
 
 WAKER = """
 import time
@@ -25,6 +34,19 @@ while True:
     start = time.perf_counter()
     while time.perf_counter() - start < 0.002:
         pass
+    time.sleep(0.048)
+"""
+
+MEMORY_WAKER = """
+import time
+import numpy as np
+memory = np.zeros(8 << 20)  # 64 MB
+at = 0
+while True:
+    start = time.perf_counter()
+    while time.perf_counter() - start < 0.002:
+        memory[at:at + (1 << 16)] += 1.0  # 512 kB at a time, walking the whole buffer over the wake-ups
+        at = (at + (1 << 16)) % memory.size
     time.sleep(0.048)
 """
 
@@ -57,13 +79,31 @@ def in_new_process(steps: int) -> float:
     return float(out.stdout.split()[-1])
 
 
-def beside_a_waker(steps: int) -> float:
-    waker = subprocess.Popen([sys.executable, "-c", WAKER])
-    try:
-        return in_new_process(steps)
-    finally:
-        waker.kill()
-        waker.wait()
+def beside(program: str) -> Callable[[int], float]:
+    """Training in a new process beside a Python `program` started for it."""
+
+    def run(steps: int) -> float:
+        waker = subprocess.Popen([sys.executable, "-c", program])
+        try:
+            return in_new_process(steps)
+        finally:
+            waker.kill()
+            waker.wait()
+
+    return run
+
+
+def beside_a_server(server: Side) -> Callable[[int], float]:
+    """Training in a new process while the (otherwise stopped) server's session runs."""
+
+    def run(steps: int) -> float:
+        server.signal(signal.SIGCONT)
+        try:
+            return in_new_process(steps)
+        finally:
+            server.signal(signal.SIGSTOP)
+
+    return run
 
 
 def main() -> None:
@@ -78,23 +118,40 @@ def main() -> None:
     import ray
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.e2e.server import Server
     from workers.dispatcher import init_ray
 
     init_ray(None)
     in_ray_worker = ray.remote(num_cpus=1, max_calls=1, max_retries=0)(train_seconds)
-    ways = {"plain": in_new_process, "waker": beside_a_waker,
-            "ray worker": lambda steps: ray.get(in_ray_worker.remote(steps))}
+    with tempfile.TemporaryDirectory() as folder:
+        server = Server(Path(folder) / "service").start()
+        assert server.proc is not None
+        idle = Side("idle server", server.proc.pid, start=lambda: None, finished=lambda: False)
+        try:
+            time.sleep(10)  # its warm workers' imports done, as a deployed server's are
+            idle.signal(signal.SIGSTOP)
+            ways = {"plain": in_new_process, "waker": beside(WAKER), "memory waker": beside(MEMORY_WAKER),
+                    "idle server": beside_a_server(idle),
+                    "ray worker": lambda steps: ray.get(in_ray_worker.remote(steps))}
+            compare(ways, args.steps, args.rounds)
+        finally:
+            idle.signal(signal.SIGCONT)
+            server.terminate()
+    ray.shutdown()
+
+
+def compare(ways: dict[str, Callable[[int], float]], steps: int, rounds: int) -> None:
+    """Each way in turn, `rounds` times; prints each round and the medians' ratios to the first way's."""
     seconds: dict[str, list[float]] = {name: [] for name in ways}
-    print(f"training hybrid-small on digits, {args.steps} steps, 2 torch threads, a fresh process each time")
-    for round_ in range(args.rounds):
+    print(f"training hybrid-small on digits, {steps} steps, 2 torch threads, a fresh process each time")
+    for round_ in range(rounds):
         for name, way in ways.items():
-            seconds[name].append(way(args.steps))
+            seconds[name].append(way(steps))
         print(f"  round {round_ + 1}: " + "   ".join(f"{name} {s[-1]:6.2f} s" for name, s in seconds.items()),
               flush=True)
-    plain = statistics.median(seconds["plain"])
-    print("  medians: " + "   ".join(f"{name} {statistics.median(s):6.2f} s ({statistics.median(s) / plain:.3f}x)"
+    first = statistics.median(next(iter(seconds.values())))
+    print("  medians: " + "   ".join(f"{name} {statistics.median(s):6.2f} s ({statistics.median(s) / first:.3f}x)"
                                      for name, s in seconds.items()))
-    ray.shutdown()
 
 
 if __name__ == "__main__":
