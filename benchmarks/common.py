@@ -38,11 +38,16 @@ def task_workdir(dataset: str, sandwich: str, steps: int | None) -> Path:
     return Path(f"runs/bench-{dataset}-{sandwich}-{steps or 'auto'}")
 
 
-def trained_supernet(workdir: Path, config: SearchConfig = DEFAULT) -> tuple[HybridSupernet, DataSplits, SearchSpaceSpec]:
-    """Train (or resume / reuse from `workdir`) the supernet of `config`; returns it with normalized data."""
+def untrained_supernet(config: SearchConfig = DEFAULT) -> tuple[HybridSupernet, DataSplits, SearchSpaceSpec]:
+    """The freshly initialized supernet of `config` (seeded as a search seeds it), with normalized data."""
     raw, space = prepare(config)
     data = raw.normalized()
     torch.manual_seed(config.train.seed)
-    supernet = HybridSupernet.from_spec(space)
+    return HybridSupernet.from_spec(space), data, space
+
+
+def trained_supernet(workdir: Path, config: SearchConfig = DEFAULT) -> tuple[HybridSupernet, DataSplits, SearchSpaceSpec]:
+    """Train (or resume / reuse from `workdir`) the supernet of `config`; returns it with normalized data."""
+    supernet, data, space = untrained_supernet(config)
     train_supernet(supernet, data, config.train, workdir)
     return supernet.eval(), data, space

@@ -31,6 +31,19 @@ def session_members(sid: int) -> set[int]:
     return set(session_stats(sid))
 
 
+def signal_session(sid: int, sig: int) -> None:
+    """Signal every process of session `sid`, again until no new one appears (a process may start one just
+    before it is stopped)."""
+    signalled: set[int] = set()
+    while fresh := session_members(sid) - signalled:
+        for pid in fresh:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass  # exited meanwhile
+        signalled |= fresh
+
+
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -104,16 +117,7 @@ class Side:
         return sum(max(0.0, min(b, end) - max(a, start)) for a, b in self.turns)
 
     def signal(self, sig: int) -> None:
-        """Signal every process of the session, again until no new one appears (a process may start one
-        just before it is stopped)."""
-        signalled: set[int] = set()
-        while fresh := session_members(self.sid) - signalled:
-            for pid in fresh:
-                try:
-                    os.kill(pid, sig)
-                except ProcessLookupError:
-                    pass  # exited meanwhile
-            signalled |= fresh
+        signal_session(self.sid, sig)
 
 
 def interleave(sides: list[Side], slice_s: float, poll_s: float = 0.05, timeout: float = 3600) -> None:

@@ -109,22 +109,21 @@ def service_side(server: Server, database: Database, config: dict) -> tuple[Side
     95-s search (the in-process side's check: 0.2 s), time its training lost to the benchmark."""
     job: list[str] = []
     log = Path(f"{database.engine.url.database}-wal")
-    seen: list[tuple[int, int, float]] = []  # the log's mtime and size at each read, and when it was
-    done: list[bool] = [False]
+    last_read: tuple[int, int] | None = None  # the log's mtime and size at the last read
+    read_at, done = 0.0, False
 
     def submit() -> None:
         with server.client() as client:
             job.append(client.post("/api/v1/searches", json=config).json()["id"])
 
     def finished() -> bool:
-        if done[-1]:
-            return True
+        nonlocal last_read, read_at, done
         state, now = log.stat(), time.monotonic()
-        if seen and seen[-1][:2] == (state.st_mtime_ns, state.st_size) and now - seen[-1][2] < 1.0:
-            return False
-        seen.append((state.st_mtime_ns, state.st_size, now))
-        done.append(search_status(database, job[0]) in FINISHED)
-        return done[-1]
+        if done or ((state.st_mtime_ns, state.st_size) == last_read and now - read_at < 1.0):
+            return done
+        last_read, read_at = (state.st_mtime_ns, state.st_size), now
+        done = search_status(database, job[0]) in FINISHED
+        return done
 
     assert server.proc is not None
     return Side("service", server.proc.pid, submit, finished), job
@@ -253,10 +252,9 @@ def service_overhead(pairs: int, slice_s: float) -> None:
         for pair in range(pairs):
             result = one_pair(config, Path(folder) / f"pair-{pair}", service_first=bool(pair % 2), slice_s=slice_s)
             local, service = result.local.seconds, result.service.seconds
-            local_phases, service_run_phases = result.local_phases, result.service_phases
             ratios.append(service / local)
-            print(f"  pair {pair + 1}: in-process run_search {local:7.2f} s   ({local_phases})")
-            print(f"          through the service  {service:7.2f} s   ({service_run_phases}, finalists as Tune trials)"
+            print(f"  pair {pair + 1}: in-process run_search {local:7.2f} s   ({result.local_phases})")
+            print(f"          through the service  {service:7.2f} s   ({result.service_phases}, finalists as Tune trials)"
                   f"   overhead {service - local:+6.2f} s  {100 * (service / local - 1):+.1f}%")
             print("\n".join(f"          {line}" for line in result.cpu))
             print(f"          the benchmark's own CPU in each side's turns: in-process {result.local.watching:.1f} s,"

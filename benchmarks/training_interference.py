@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from interleave import Side
+from interleave import signal_session
 
 WAKER = """
 import time
@@ -56,18 +56,13 @@ def train_seconds(steps: int) -> float:
     loading not counted)."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import torch
-    from common import DEFAULT
+    from common import DEFAULT, untrained_supernet
 
-    from nas.pipeline import prepare
     from nas.train import train_supernet
-    from search_spaces import HybridSupernet
 
     torch.set_num_threads(2)
     config = DEFAULT.model_copy(update={"train": DEFAULT.train.model_copy(update={"steps": steps})})
-    raw, space = prepare(config)
-    data = raw.normalized()
-    torch.manual_seed(config.train.seed)
-    supernet = HybridSupernet.from_spec(space)
+    supernet, data, _space = untrained_supernet(config)
     with tempfile.TemporaryDirectory() as folder:
         start = time.perf_counter()
         train_supernet(supernet, data, config.train, Path(folder))
@@ -93,15 +88,15 @@ def beside(program: str) -> Callable[[int], float]:
     return run
 
 
-def beside_a_server(server: Side) -> Callable[[int], float]:
-    """Training in a new process while the (otherwise stopped) server's session runs."""
+def beside_a_server(sid: int) -> Callable[[int], float]:
+    """Training in a new process while the (otherwise stopped) server's session `sid` runs."""
 
     def run(steps: int) -> float:
-        server.signal(signal.SIGCONT)
+        signal_session(sid, signal.SIGCONT)
         try:
             return in_new_process(steps)
         finally:
-            server.signal(signal.SIGSTOP)
+            signal_session(sid, signal.SIGSTOP)
 
     return run
 
@@ -126,16 +121,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         server = Server(Path(folder) / "service").start()
         assert server.proc is not None
-        idle = Side("idle server", server.proc.pid, start=lambda: None, finished=lambda: False)
         try:
             time.sleep(10)  # its warm workers' imports done, as a deployed server's are
-            idle.signal(signal.SIGSTOP)
+            signal_session(server.proc.pid, signal.SIGSTOP)
             ways = {"plain": in_new_process, "waker": beside(WAKER), "memory waker": beside(MEMORY_WAKER),
-                    "idle server": beside_a_server(idle),
+                    "idle server": beside_a_server(server.proc.pid),
                     "ray worker": lambda steps: ray.get(in_ray_worker.remote(steps))}
             compare(ways, args.steps, args.rounds)
         finally:
-            idle.signal(signal.SIGCONT)
+            signal_session(server.proc.pid, signal.SIGCONT)
             server.terminate()
     ray.shutdown()
 
