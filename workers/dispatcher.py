@@ -22,11 +22,31 @@ from workers.kinds import JOB_KINDS
 log = logging.getLogger(__name__)
 
 
-def init_ray(address: str | None, worker_niceness: int = 0) -> None:
-    """Join NAS_RAY_ADDRESS's cluster, or start a local single-node Ray bound to loopback whose workers run at
-    `worker_niceness`. (With Ray's own default, 15, a search through the service ran 12-35% longer than
-    in-process on 2 cores: any other process preempts such a worker, and one preempted torch thread stalls its
-    peers at the next op; the API stayed responsive at 0, see the README.)"""
+def local_ray_config(worker_niceness: int = 0, warm_workers: int = 1) -> dict:
+    """Where a local Ray started by the service departs from Ray's defaults, each because a process woken for
+    nothing takes a core from a search's training (on 2 cores torch's threads use both, and one preempted thread
+    stalls its peers at the next op); benchmarks/idle_server.py measures what an idle server uses."""
+    return {
+        # Ray's own default, 15, made a search through the service 12-35% slower than in-process on 2 cores: any
+        # other process preempts such a worker (the API stayed responsive at 0, see the README)
+        "worker_niceness": worker_niceness,
+        # Ray keeps a worker process per CPU, idle ones included, and an idle worker wakes every 10 ms (a fixed
+        # period in Ray) to check for signals: 0.8 CPU s a minute each here. The service runs one task per job
+        # and keeps a warm worker for each job it may run at once; actors (evaluation, Tune trials) get their own.
+        "num_workers_soft_limit": warm_workers,
+        "enable_metrics_collection": False,  # nothing reads them: the Ray dashboard is off
+        # the raylet's 100-ms timers, which on a single node have nothing to hurry for
+        "raylet_report_resources_period_milliseconds": 1000,
+        "raylet_check_gc_period_milliseconds": 1000,
+        "kill_idle_workers_interval_ms": 1000,
+        "local_fs_monitor_interval_ms": 1000,
+        "object_manager_timer_freq_ms": 1000,
+    }
+
+
+def init_ray(address: str | None, worker_niceness: int = 0, warm_workers: int = 1) -> None:
+    """Join NAS_RAY_ADDRESS's cluster (run as its own `ray start` set it up), or start a local single-node Ray bound
+    to loopback, set up by `local_ray_config`."""
     import ray
 
     if ray.is_initialized():
@@ -41,7 +61,7 @@ def init_ray(address: str | None, worker_niceness: int = 0) -> None:
         ray.init(address=address, logging_level=logging.WARNING)
     else:
         ray.init(include_dashboard=False, logging_level=logging.WARNING, num_cpus=os.cpu_count() or 1,
-                 _node_ip_address="127.0.0.1", _system_config={"worker_niceness": worker_niceness})
+                 _node_ip_address="127.0.0.1", _system_config=local_ray_config(worker_niceness, warm_workers))
     if in_main:
         signal.signal(signal.SIGTERM, handler)
 
@@ -59,8 +79,8 @@ def import_the_engine() -> None:
 
 def warm_workers(count: int) -> None:
     """Have Ray start `count` worker processes that import torch and the engine, without waiting for them: Ray
-    keeps idle workers and hands them the next tasks, so a search (and its Tune driver) does not pay for a process
-    start and those imports (seconds each) when it begins. Actors do not benefit: Ray starts an actor only in a
+    keeps idle workers and hands them the next tasks, so a search does not pay for a process start and those
+    imports (seconds each) when it begins. Actors do not benefit: Ray starts an actor only in a
     worker that has never run a task, so evaluation actors and Tune trials start processes of their own (which is
     why what they import is kept lean: nas.latency loads lazily, the trials' channel imports only Ray)."""
     import ray
@@ -95,10 +115,10 @@ class Dispatcher:
     def start(self) -> None:
         import ray
 
-        init_ray(self.settings.ray_address, self.settings.worker_niceness)
+        init_ray(self.settings.ray_address, self.settings.worker_niceness, self.settings.max_concurrent)
         # retries go through our queue, not Ray's
         self._tasks = {name: ray.remote(max_retries=0, num_cpus=1)(JOB_KINDS[name].run) for name in JOB_KINDS}
-        warm_workers(int(ray.cluster_resources().get("CPU", 1)))
+        warm_workers(self.settings.max_concurrent)  # a job is one task: one warm worker for each that may run
         self._thread = threading.Thread(target=self._loop, name="dispatcher", daemon=True)
         self._thread.start()
 

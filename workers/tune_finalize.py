@@ -7,9 +7,10 @@ when validation stops improving) and leaves the best weights as its Tune checkpo
 then loads into its own copy of the model. Trials are stored under the run folder's `tune/` directory;
 a cancel request stops every trial.
 
-Tune's driver runs as a Ray task of its own that needs no CPU, on this node, and the search waits for it in
-`ray.get`: Ray lends a blocked task's CPUs to others, so the search's own CPU trains a finalist too rather
-than sitting idle while it waits (on 2 cores: two trials at once instead of one).
+Tune's driver runs in the search's own task, which spends the phase waiting in Tune's `ray.wait` on the trials:
+Ray lends a blocked task's CPUs to others, so the search's own CPU trains a finalist too (on 2 cores: two trials
+at once). No driver task or channel actor of its own: each was a process more to start and to keep beside the
+trials (a warm worker held idle through the whole search for the driver, a new process for the channel).
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from typing import Any
 import ray
 import torch
 from ray import tune
-from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from safetensors.torch import load_file
 from torch import nn
 
@@ -35,7 +35,6 @@ from nas.finalize import Trained, fine_tune
 from nas.progress import Cancelled, Reporter
 from nas.schemas import FinalizeConfig
 from nas.storage import ArtifactStore
-from workers.tune_channel import TuneChannel
 
 WEIGHTS = "model.safetensors"
 
@@ -56,11 +55,16 @@ def _trial(config: dict[str, Any], models: dict[str, nn.Module], data: DataSplit
         tune.report(metrics | {"final": 1}, checkpoint=tune.Checkpoint.from_directory(folder))
 
 
-class _Cancel(tune.Stopper):
-    """Stops every trial once the search asks (cancelled, or its attempt lost); reads the flag twice a second."""
+# Tune pickles its run config (the stopper and callbacks with it) into the experiment's state, and a reporter holds
+# a database and threads: they reach the search's reporter through this table, by the phase's storage path
+_REPORTERS: dict[str, Reporter] = {}
 
-    def __init__(self, channel: Any):
-        self.channel, self.checked, self.stop = channel, 0.0, False
+
+class _Cancel(tune.Stopper):
+    """Stops every trial once the search asks (cancelled, or its attempt lost); asks at most twice a second."""
+
+    def __init__(self, key: str):
+        self.key, self.checked, self.stop = key, 0.0, False
 
     def __call__(self, trial_id: str, result: dict) -> bool:
         return False
@@ -68,20 +72,23 @@ class _Cancel(tune.Stopper):
     def stop_all(self) -> bool:
         if not self.stop and time.monotonic() - self.checked > 0.5:
             self.checked = time.monotonic()
-            self.stop = bool(ray.get(self.channel.is_cancelled.remote()))
+            self.stop = _REPORTERS[self.key].should_stop()
         return self.stop
 
 
 class _Progress(tune.Callback):
-    """Each finished trial, as it finishes, told to the search through the channel."""
+    """Each finished trial, as it finishes: the phase's progress and a message naming the trial."""
 
-    def __init__(self, channel: Any, phase: str):
-        self.channel, self.phase = channel, phase
+    def __init__(self, key: str, phase: str, total: int):
+        self.key, self.phase, self.total, self.done = key, phase, total, 0
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.done += 1
         accuracy = float(trial.last_result.get("val_accuracy", 0.0))
-        self.channel.finished.remote(f"Tune trial {trial.trial_id} ({self.phase}, arch {trial.config['arch_id'][:12]}) "
-                                     f"finished: validation accuracy {accuracy:.4f}", accuracy)
+        reporter = _REPORTERS[self.key]
+        reporter.progress(self.phase, self.done, self.total, {"val_accuracy": accuracy})
+        reporter.message(f"Tune trial {trial.trial_id} ({self.phase}, arch {trial.config['arch_id'][:12]}) finished: "
+                         f"validation accuracy {accuracy:.4f}")
 
 
 def _trial_folder(trial: Any) -> str:
@@ -127,7 +134,8 @@ def size_trials(trials: int, free: float, nodes: list[float]) -> TrialSizing:
 
 def _free_for_trials(cuda: bool) -> float:
     """The cluster's free CPUs (GPUs) once this search yields its own CPUs while it waits on the trials (Ray
-    hands a task's CPUs back while it is blocked in `ray.get`; GPUs stay held)."""
+    hands a task's CPUs back while it is blocked in `ray.wait`, where Tune's driver spends the phase; GPUs stay
+    held)."""
     kind = "GPU" if cuda else "CPU"
     free = ray.available_resources().get(kind, 0.0)
     if cuda or ray.get_runtime_context().worker.mode != ray.WORKER_MODE:
@@ -143,68 +151,40 @@ def _trial_sizing(trials: int, cuda: bool) -> TrialSizing:
     return size_trials(trials, free, [node["Resources"].get("CPU", 0.0) for node in ray.nodes() if node.get("Alive")])
 
 
-@dataclass(frozen=True)
-class _Finished:
-    key: str
-    metrics: dict[str, float]
-    trial_id: str
-    weights: dict[str, torch.Tensor]
-
-
-@ray.remote(num_cpus=0, max_retries=0)
-def _drive(phase: str, models: dict[str, nn.Module], data: DataSplits, cfg: FinalizeConfig, amp: torch.dtype | None,
-           seconds: float | None, cuda: bool, cpus: int, storage: dict[str, Any], channel: Any) -> list[_Finished] | str:
-    """Run one Tune experiment (a trial per model, of `cpus` CPUs each) and return each trial's metrics and best
-    weights, or the first trial error. A task of its own, needing no CPU, so that the search can wait for it in
-    `ray.get`."""
+def _fit(phase: str, models: dict[str, nn.Module], data: DataSplits, cfg: FinalizeConfig, amp: torch.dtype | None,
+         seconds: float | None, cuda: bool, sizing: TrialSizing, storage: dict[str, Any], key: str) -> tune.ResultGrid:
+    """Run one Tune experiment: a trial per model, of `sizing.cpus` CPUs (or a GPU) each, `seconds` each."""
     trainable = tune.with_resources(tune.with_parameters(_trial, models=models, data=data, cfg=cfg, amp=amp,
-                                                         seconds=seconds, threads=cpus),
-                                    {"cpu": cpus, "gpu": 1 if cuda else 0})
+                                                         seconds=sizing.seconds_each(seconds, len(models)),
+                                                         threads=sizing.cpus),
+                                    {"cpu": sizing.cpus, "gpu": 1 if cuda else 0})
     # a trial after the first in its slot reuses that slot's actor: starting one took 7-9 s on 2 cores
     tuner = tune.Tuner(
         trainable,
         param_space={"arch_id": tune.grid_search(list(models))},
         tune_config=tune.TuneConfig(metric="val_accuracy", mode="max", reuse_actors=True,
                                     trial_dirname_creator=_trial_folder),
-        run_config=tune.RunConfig(name=phase, **storage, verbose=0, stop=_Cancel(channel),
-                                  callbacks=[_Progress(channel, phase)],
+        run_config=tune.RunConfig(name=phase, **storage, verbose=0, stop=_Cancel(key),
+                                  callbacks=[_Progress(key, phase, len(models))],
                                   failure_config=tune.FailureConfig(max_failures=1)),
     )
-    grid = tuner.fit()
-    if ray.get(channel.is_cancelled.remote()):
-        return []
-    out = []
+    return tuner.fit()
+
+
+def _load_results(grid: tune.ResultGrid, models: dict[str, nn.Module]) -> dict[str, Trained]:
+    """Each trial's best weights loaded into its model; its metrics and trial id. A failed trial fails the phase."""
+    out: dict[str, Trained] = {}
     for i in range(len(grid)):
         result = grid[i]
         if result.error is not None:
-            return f"fine-tuning trial failed: {result.error}"
+            raise RuntimeError(f"fine-tuning trial failed: {result.error}")
         assert result.config is not None and result.metrics is not None and result.checkpoint is not None
+        key = result.config["arch_id"]
         with result.checkpoint.as_directory() as checkpoint:
-            weights = load_file(str(Path(checkpoint) / WEIGHTS))
+            models[key].load_state_dict(load_file(str(Path(checkpoint) / WEIGHTS)))
         metrics = {k: float(result.metrics[k]) for k in ("val_accuracy_before", "val_accuracy", "epochs", "seconds")}
-        out.append(_Finished(result.config["arch_id"], metrics, str(result.metrics["trial_id"]), weights))
+        out[key] = Trained(metrics, trial_id=str(result.metrics["trial_id"]))
     return out
-
-
-def _wait(ref: Any, channel: Any, phase: str, total: int, reporter: Reporter) -> list[_Finished] | str:
-    """Block on the driver (yielding this task's CPUs to the trials) a second at a time; in between, pass its
-    finished trials to the reporter and a cancel request to it."""
-    done = 0
-    while True:
-        try:
-            ready, outcome = True, ray.get(ref, timeout=1.0)
-        except ray.exceptions.GetTimeoutError:
-            ready, outcome = False, None
-        except ray.exceptions.RayError as err:  # the driver's worker died: the machine's trouble, retried
-            raise ConnectionError(f"the fine-tuning driver was lost: {err}") from None
-        for text, accuracy in ray.get(channel.take.remote()):
-            done += 1
-            reporter.progress(phase, done, total, {"val_accuracy": accuracy})
-            reporter.message(text)
-        if ready:
-            return outcome
-        if reporter.should_stop():
-            channel.cancel.remote()
 
 
 def tune_fine_tuner(store: ArtifactStore, folder: Path, cuda: bool = False):
@@ -212,24 +192,15 @@ def tune_fine_tuner(store: ArtifactStore, folder: Path, cuda: bool = False):
 
     def fine_tune_all(phase: str, models: dict[str, nn.Module], data: DataSplits, cfg: FinalizeConfig,
                       reporter: Reporter, amp: torch.dtype | None, seconds: float | None = None) -> dict[str, Trained]:
-        sizing = _trial_sizing(len(models), cuda)
-        channel = TuneChannel.remote()  # type: ignore[attr-defined]
-        here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
-        driver = _drive.options(scheduling_strategy=here)  # type: ignore[attr-defined]
+        key = str((folder / phase).resolve())
+        _REPORTERS[key] = reporter
         try:
-            outcome = _wait(driver.remote(phase, models, data, cfg, amp, sizing.seconds_each(seconds, len(models)),
-                                          cuda, sizing.cpus, _storage(store, folder), channel),
-                            channel, phase, len(models), reporter)
+            grid = _fit(phase, models, data, cfg, amp, seconds, cuda, _trial_sizing(len(models), cuda),
+                        _storage(store, folder), key)
         finally:
-            ray.kill(channel)
+            _REPORTERS.pop(key, None)
         if reporter.should_stop():
             raise Cancelled("cancelled during fine-tuning")
-        if isinstance(outcome, str):
-            raise RuntimeError(outcome)
-        out: dict[str, Trained] = {}
-        for finished in outcome:
-            models[finished.key].load_state_dict(finished.weights)
-            out[finished.key] = Trained(finished.metrics, trial_id=finished.trial_id)
-        return out
+        return _load_results(grid, models)
 
     return fine_tune_all

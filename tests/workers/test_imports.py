@@ -1,4 +1,4 @@
-"""What a new worker process imports: Ray starts every actor (evaluation actors, Tune trials, the trials' channel)
+"""What a new worker process imports: Ray starts every actor (evaluation actors, Tune trials)
 in a process of its own, whose imports a search waits for, so those modules stay lean."""
 
 from __future__ import annotations
@@ -16,11 +16,6 @@ def _loaded_after(module: str, names: list[str]) -> dict[str, bool]:
 def test_a_tune_trial_does_not_import_the_latency_profiler():
     loaded = _loaded_after("workers.tune_finalize", ["torch", "nas.latency.profiler", "scipy.stats"])
     assert loaded == {"torch": True, "nas.latency.profiler": False, "scipy.stats": False}
-
-
-def test_the_trials_channel_imports_ray_alone():
-    loaded = _loaded_after("workers.tune_channel", ["ray", "torch", "ray.tune"])
-    assert loaded == {"ray": True, "torch": False, "ray.tune": False}
 
 
 def test_the_latency_package_still_offers_its_names():
