@@ -13,7 +13,7 @@ import os
 import sys
 import tempfile
 import time
-from collections import Counter
+from collections import defaultdict
 from pathlib import Path
 
 from interleave import cpu_seconds, process_title, session_members
@@ -38,14 +38,15 @@ def context_switches(pids: set[int]) -> dict[int, int]:
     return out
 
 
-def watch(sid: int, window: float) -> tuple[Counter, Counter]:
+def watch(sid: int, window: float) -> tuple[dict[str, float], dict[str, float]]:
     """CPU seconds a minute and wake-ups a second of each process title in session `sid` over `window` seconds."""
     pids = session_members(sid)
     titles = {pid: process_title(pid) for pid in pids}
     cpu0, switches0 = cpu_seconds(sid), context_switches(pids)
     time.sleep(window)
     cpu1, switches1 = cpu_seconds(sid), context_switches(pids)
-    cpu, wakes = Counter(), Counter()
+    cpu: dict[str, float] = defaultdict(float)
+    wakes: dict[str, float] = defaultdict(float)
     for pid, seconds in cpu1.items():
         title = titles.get(pid) or process_title(pid)
         cpu[title] += (seconds - cpu0.get(pid, 0.0)) * 60 / window
@@ -68,7 +69,7 @@ def main() -> None:
             server.terminate()
     print(f"an idle server over {args.window:.0f} s (after {args.settle:.0f} s to settle), by process")
     print(f"  {'all':28s} {sum(cpu.values()):5.2f} CPU s/min  {sum(wakes.values()):6.0f} wake-ups/s")
-    for title, seconds in cpu.most_common():
+    for title, seconds in sorted(cpu.items(), key=lambda item: -item[1]):
         if seconds >= 0.01 or wakes[title] >= 1:
             print(f"  {title:28s} {seconds:5.2f} CPU s/min  {wakes[title]:6.0f} wake-ups/s")
 
