@@ -82,7 +82,7 @@ def warm_workers(count: int) -> None:
     keeps idle workers and hands them the next tasks, so a search does not pay for a process start and those
     imports (seconds each) when it begins. Actors do not benefit: Ray starts an actor only in a
     worker that has never run a task, so evaluation actors and Tune trials start processes of their own (which is
-    why what they import is kept lean: nas.latency loads lazily, the trials' channel imports only Ray)."""
+    why what they import is kept lean: nas.latency loads lazily)."""
     import ray
 
     warm = ray.remote(num_cpus=0)(import_the_engine)
