@@ -22,7 +22,7 @@ from workers.kinds import JOB_KINDS
 log = logging.getLogger(__name__)
 
 
-def local_ray_config(worker_niceness: int = 0, warm_workers: int = 1) -> dict:
+def local_ray_config(worker_niceness: int = 0, kept_workers: int = 1) -> dict:
     """Where a local Ray started by the service departs from Ray's defaults, each because a process woken for
     nothing takes a core from a search's training (on 2 cores torch's threads use both, and one preempted thread
     stalls its peers at the next op); benchmarks/idle_server.py measures what an idle server uses."""
@@ -33,7 +33,7 @@ def local_ray_config(worker_niceness: int = 0, warm_workers: int = 1) -> dict:
         # Ray keeps a worker process per CPU, idle ones included, and an idle worker wakes every 10 ms (a fixed
         # period in Ray) to check for signals: 0.8 CPU s a minute each here. The service runs one task per job
         # and keeps a warm worker for each job it may run at once; actors (evaluation, Tune trials) get their own.
-        "num_workers_soft_limit": warm_workers,
+        "num_workers_soft_limit": kept_workers,
         "enable_metrics_collection": False,  # nothing reads them: the Ray dashboard is off
         # the raylet's 100-ms timers, which on a single node have nothing to hurry for
         "raylet_report_resources_period_milliseconds": 1000,
@@ -44,7 +44,7 @@ def local_ray_config(worker_niceness: int = 0, warm_workers: int = 1) -> dict:
     }
 
 
-def init_ray(address: str | None, worker_niceness: int = 0, warm_workers: int = 1) -> None:
+def init_ray(address: str | None, worker_niceness: int = 0, kept_workers: int = 1) -> None:
     """Join NAS_RAY_ADDRESS's cluster (run as its own `ray start` set it up), or start a local single-node Ray bound
     to loopback, set up by `local_ray_config`."""
     import ray
@@ -61,7 +61,7 @@ def init_ray(address: str | None, worker_niceness: int = 0, warm_workers: int = 
         ray.init(address=address, logging_level=logging.WARNING)
     else:
         ray.init(include_dashboard=False, logging_level=logging.WARNING, num_cpus=os.cpu_count() or 1,
-                 _node_ip_address="127.0.0.1", _system_config=local_ray_config(worker_niceness, warm_workers))
+                 _node_ip_address="127.0.0.1", _system_config=local_ray_config(worker_niceness, kept_workers))
     if in_main:
         signal.signal(signal.SIGTERM, handler)
 
