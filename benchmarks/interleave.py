@@ -92,7 +92,8 @@ class Side:
         seconds = cpu_seconds(self.sid)
         for pid in seconds:
             title = process_title(pid)
-            if title != "ray::IDLE" or pid not in self.titles:  # a pooled worker keeps the name of its last work
+            # a pooled worker keeps the name of its last work; one that ended as it was read keeps its last name
+            if title not in ("ray::IDLE", "?") or pid not in self.titles:
                 self.titles[pid] = title
         self.cpu.append(seconds)
 

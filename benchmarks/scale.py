@@ -175,9 +175,14 @@ def service_phases(database: Database, job_id: str) -> list[tuple[str, float]]:
     return starts
 
 
+def _moments(side: Side, starts: list[tuple[str, float]]) -> list[tuple[str, float]]:
+    """The phases' starts after a 'start' phase from the side's first turn (submission) to the first of them."""
+    return [("start", side.turns[0][0]), *starts]
+
+
 def phase_seconds(side: Side, starts: list[tuple[str, float]]) -> str:
     """Each phase's seconds of the side's own running time; 'start' is from its clock's start to the first."""
-    moments = [("start", side.turns[0][0]), *starts]
+    moments = _moments(side, starts)
     return ", ".join(f"{name} {side.active(a, b):.1f} s"
                      for (name, a), (_next, b) in zip(moments, moments[1:], strict=False))
 
@@ -186,7 +191,7 @@ def cpu_use(side: Side, starts: list[tuple[str, float]], phase: str | None = Non
     """Whose CPU seconds a phase (by default the whole run) took, by process title, beside the side's own
     seconds in it (a 2-core host gives at most twice those). Counted in whole turns: from the start of the turn
     the phase starts in to the end of the one it ends in."""
-    moments = [("start", side.turns[0][0]), *starts]
+    moments = _moments(side, starts)
     names = [name for name, _moment in moments]
     first, last = (names.index(phase), names.index(phase) + 1) if phase else (0, len(moments) - 1)
     start = max((a for a, _b in side.turns if a <= moments[first][1]), default=moments[first][1])
