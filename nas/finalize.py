@@ -11,6 +11,7 @@ goes; the service trains each as a Ray Tune trial (workers/tune_finalize.py).
 from __future__ import annotations
 
 import copy
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,8 +28,8 @@ from nas.evaluate import accuracy
 from nas.progress import Cancelled, Reporter
 from nas.schemas import FinalizeConfig
 
-# (epoch, validation accuracy after it) -> None
-EpochCallback = Callable[[int, float], None]
+# (epoch, validation accuracy after it, best validation accuracy so far) -> whether to stop after this epoch
+EpochCallback = Callable[[int, float, float], bool | None]
 
 
 def fine_tune(
@@ -36,9 +37,9 @@ def fine_tune(
     amp: torch.dtype | None = None, on_epoch: EpochCallback | None = None, seconds: float | None = None,
 ) -> dict[str, float]:
     """Train `model` (in place, on the data's device; forward passes in `amp` autocast when given) on normalized
-    `data` until cfg.patience epochs bring no better validation accuracy, for at most cfg.epochs and `seconds`;
-    the model ends with its best epoch's weights. Returns val accuracy before / after, the epochs run and the
-    seconds taken."""
+    `data` until cfg.patience epochs bring no better validation accuracy, for at most cfg.epochs and `seconds`,
+    or until `on_epoch` says stop; the model ends with its best epoch's weights. Returns val accuracy before /
+    after, the epochs run and the seconds taken."""
     device = data.x_train.device
     deadline = Deadline(seconds)
     started = time.monotonic()
@@ -71,12 +72,12 @@ def fine_tune(
         epochs += 1
         val = accuracy(model, data.x_val, data.y_val)
         sched.step(val)
-        if on_epoch:
-            on_epoch(epochs, val)
         if val > best:
             best, best_state, stale = val, copy.deepcopy(model.state_dict()), 0
         else:
             stale += 1
+        if on_epoch and on_epoch(epochs, val, best):
+            break
     model.load_state_dict(best_state)
     model.eval()
     return {"val_accuracy_before": before, "val_accuracy": best, "epochs": float(epochs),
@@ -90,6 +91,41 @@ def fresh(model: nn.Module, seed: int) -> nn.Module:
         if module is not model and hasattr(module, "reset_parameters"):
             module.reset_parameters()  # type: ignore[operator]
     return model
+
+
+class StartRace:
+    """Successive halving between the starts of one finalist (`init: auto` trains each arch from its inherited
+    weights and from scratch, and keeps the one that validates better): at `epoch`, a start whose best validation
+    accuracy so far is below what another start of the same arch had by that epoch stops there, and the other
+    trains on. As in ASHA, nobody waits: a start that reaches the epoch first, or level, trains on. Models are
+    keyed `<arch id>:<init>`; a key without a sibling (one start per arch, the trust report's archs) never stops.
+    A stopped start can never be the one kept: its best is below its sibling's best at that epoch."""
+
+    def __init__(self, epoch: int):
+        self.epoch = epoch
+        self.best_at_epoch: dict[str, float] = {}
+        self.halted: dict[str, int] = {}  # key -> the epoch it stopped after
+
+    def stops(self, key: str, epoch: int, best: float) -> bool:
+        """Whether the start `key`, after `epoch` epochs with `best` validation accuracy so far, stops here."""
+        if not self.epoch or epoch != self.epoch:
+            return False
+        arch = key.partition(":")[0]
+        self.best_at_epoch[key] = best
+        if any(other > best for rival, other in self.best_at_epoch.items()
+               if rival != key and rival.partition(":")[0] == arch):
+            self.halted[key] = epoch
+        return key in self.halted
+
+    def on_epoch(self, key: str, epoch: int, _val: float, best: float) -> bool:
+        """`stops` as `fine_tune`'s epoch callback, with the key bound first."""
+        return self.stops(key, epoch, best)
+
+
+def halted_message(key: str, epoch: int, best: float) -> str:
+    arch_id, _, init = key.partition(":")
+    return (f"start {init} of finalist {arch_id[:12]} stopped after epoch {epoch}: its best validation accuracy "
+            f"{best:.4f} is behind its other start's by then")
 
 
 @dataclass(frozen=True)
@@ -110,12 +146,19 @@ class FineTuner(Protocol):
 
 def local_fine_tuner(phase: str, models: dict[str, nn.Module], data: DataSplits, cfg: FinalizeConfig,
                      reporter: Reporter, amp: torch.dtype | None, seconds: float | None = None) -> dict[str, Trained]:
-    """One model after another, in this process; each gets an equal part of what is left of `seconds`."""
+    """One model after another, in this process; each gets an equal part of what is left of `seconds` (a start
+    that `StartRace` stops leaves its part to the rest)."""
     out = {}
     deadline = Deadline(seconds)
+    race = StartRace(cfg.halving_epoch)
     for i, (key, model) in enumerate(models.items()):
         left = deadline.left()
         share = None if left is None else left / (len(models) - i)
-        out[key] = Trained(fine_tune(model, data, cfg, reporter, seed=i, amp=amp, seconds=share))
-        reporter.progress(phase, i + 1, len(models), {"val_accuracy": out[key].metrics["val_accuracy"]})
+        metrics = fine_tune(model, data, cfg, reporter, seed=i, amp=amp, seconds=share,
+                            on_epoch=functools.partial(race.on_epoch, key))
+        if key in race.halted:
+            reporter.message(halted_message(key, race.halted[key], metrics["val_accuracy"]))
+            metrics["halted"] = 1.0
+        out[key] = Trained(metrics)
+        reporter.progress(phase, i + 1, len(models), {"val_accuracy": metrics["val_accuracy"]})
     return out

@@ -130,6 +130,10 @@ class FinalizeConfig(_Config):
     patience: int = Field(8, ge=1, le=10_000, description="stop a finalist after this many epochs without a better "
                                                           "validation accuracy (its best epoch's weights are kept); "
                                                           "the learning rate drops after a third of them")
+    halving_epoch: int = Field(
+        8, ge=0, le=10_000, description="with init auto, a finalist's start whose best validation accuracy after this "
+                                        "many epochs is below what its other start had by then stops there (successive "
+                                        "halving between the two starts); 0 trains both to the end")
     lr: float = Field(2e-3, gt=0)
     batch_size: int = Field(64, ge=1)
 

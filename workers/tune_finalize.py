@@ -7,6 +7,10 @@ when validation stops improving) and leaves the best weights as its Tune checkpo
 then loads into its own copy of the model. Trials are stored under the run folder's `tune/` directory;
 a cancel request stops every trial.
 
+Tune's scheduler stops trials early only between the two starts of one finalist (`init: auto`, `StartRace`):
+ASHA across archs would cut short the slow learners whose full accuracy the front (beside their latency) and the
+trust report (its rank correlation) are there to measure.
+
 Tune's driver runs in the search's own task, which spends the phase waiting in Tune's `ray.wait` on the trials:
 Ray lends a blocked task's CPUs to others, so the search's own CPU trains a finalist too (on 2 cores: two trials
 at once). No driver task or channel actor of its own: each was a process more to start and to keep beside the
@@ -25,12 +29,13 @@ from typing import Any
 import ray
 import torch
 from ray import tune
+from ray.tune.schedulers import FIFOScheduler
 from safetensors.torch import load_file
 from torch import nn
 
 from nas.data import DataSplits
 from nas.files import save_tensors
-from nas.finalize import Trained, fine_tune
+from nas.finalize import StartRace, Trained, fine_tune, halted_message
 from nas.progress import Cancelled, Reporter
 from nas.schemas import FinalizeConfig
 from nas.storage import ArtifactStore
@@ -47,8 +52,11 @@ def _trial(config: dict[str, Any], models: dict[str, nn.Module], data: DataSplit
     each epoch, then the best weights."""
     torch.set_num_threads(threads)
     model = models[config["arch_id"]]
-    metrics = fine_tune(model, data, cfg, Reporter(), amp=amp, seconds=seconds,
-                        on_epoch=lambda epoch, val: tune.report({"epoch": epoch, "val_accuracy": val}))
+
+    def report_epoch(epoch: int, val: float, best: float) -> None:  # `_StartRace` stops the trial if it lags
+        tune.report({"epoch": epoch, "val_accuracy": val, "best_val_accuracy": best})
+
+    metrics = fine_tune(model, data, cfg, Reporter(), amp=amp, seconds=seconds, on_epoch=report_epoch)
     with tempfile.TemporaryDirectory() as folder:
         save_tensors(Path(folder) / WEIGHTS, model)
         tune.report(metrics | {"final": 1}, checkpoint=tune.Checkpoint.from_directory(folder))
@@ -72,6 +80,25 @@ class _Cancel(tune.Stopper):
         return _REPORTERS[self.key].should_stop()
 
 
+class _StartRace(FIFOScheduler):
+    """`StartRace` over the trials' epoch reports: a finalist's start that lags its other start stops there."""
+
+    def __init__(self, epoch: int):
+        super().__init__()
+        self.race = StartRace(epoch)
+
+    def on_trial_result(self, tune_controller: Any, trial: Any, result: dict) -> str:
+        if "final" in result or not self.race.stops(trial.config["arch_id"], int(result["epoch"]),
+                                                     float(result["best_val_accuracy"])):
+            return self.CONTINUE
+        return self.STOP
+
+
+def _halted(result: dict) -> bool:
+    """Whether a trial ended without its final report: `_StartRace` stopped it (a failed trial has an error)."""
+    return "final" not in result
+
+
 class _Progress(tune.Callback):
     """Each finished trial, as it finishes: the phase's progress and a message naming the trial."""
 
@@ -80,11 +107,17 @@ class _Progress(tune.Callback):
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.done += 1
-        accuracy = float(trial.last_result.get("val_accuracy", 0.0))
+        result = trial.last_result
         reporter = _REPORTERS[self.key]
+        if _halted(result):
+            accuracy = float(result.get("best_val_accuracy", 0.0))
+            reporter.message(f"Tune trial {trial.trial_id}: "
+                             + halted_message(trial.config["arch_id"], int(result.get("epoch", 0)), accuracy))
+        else:
+            accuracy = float(result.get("val_accuracy", 0.0))
+            reporter.message(f"Tune trial {trial.trial_id} ({self.phase}, arch {trial.config['arch_id'][:12]}) "
+                             f"finished: validation accuracy {accuracy:.4f}")
         reporter.progress(self.phase, self.done, self.total, {"val_accuracy": accuracy})
-        reporter.message(f"Tune trial {trial.trial_id} ({self.phase}, arch {trial.config['arch_id'][:12]}) finished: "
-                         f"validation accuracy {accuracy:.4f}")
 
 
 def _trial_folder(trial: Any) -> str:
@@ -159,7 +192,7 @@ def _fit(phase: str, models: dict[str, nn.Module], data: DataSplits, cfg: Finali
         trainable,
         param_space={"arch_id": tune.grid_search(list(models))},
         tune_config=tune.TuneConfig(metric="val_accuracy", mode="max", reuse_actors=True,
-                                    trial_dirname_creator=_trial_folder),
+                                    scheduler=_StartRace(cfg.halving_epoch), trial_dirname_creator=_trial_folder),
         run_config=tune.RunConfig(name=phase, **storage, verbose=0, stop=_Cancel(key),
                                   callbacks=[_Progress(key, phase, len(models))],
                                   failure_config=tune.FailureConfig(max_failures=1)),
@@ -168,14 +201,21 @@ def _fit(phase: str, models: dict[str, nn.Module], data: DataSplits, cfg: Finali
 
 
 def _load_results(grid: tune.ResultGrid, models: dict[str, nn.Module]) -> dict[str, Trained]:
-    """Each trial's best weights loaded into its model; its metrics and trial id. A failed trial fails the phase."""
+    """Each trial's best weights loaded into its model; its metrics and trial id. A failed trial fails the phase; a
+    start that `_StartRace` stopped keeps its weights untouched, as it will not be kept."""
     out: dict[str, Trained] = {}
     for i in range(len(grid)):
         result = grid[i]
         if result.error is not None:
             raise RuntimeError(f"fine-tuning trial failed: {result.error}")
-        assert result.config is not None and result.metrics is not None and result.checkpoint is not None
+        assert result.config is not None and result.metrics is not None
         key = result.config["arch_id"]
+        if _halted(result.metrics):
+            out[key] = Trained({"val_accuracy": float(result.metrics["best_val_accuracy"]),
+                                "epochs": float(result.metrics["epoch"]), "halted": 1.0},
+                               trial_id=str(result.metrics["trial_id"]))
+            continue
+        assert result.checkpoint is not None
         with result.checkpoint.as_directory() as checkpoint:
             models[key].load_state_dict(load_file(str(Path(checkpoint) / WEIGHTS)))
         metrics = {k: float(result.metrics[k]) for k in ("val_accuracy_before", "val_accuracy", "epochs", "seconds")}
