@@ -39,7 +39,18 @@ def fine_tune(
     """Train `model` (in place, on the data's device; forward passes in `amp` autocast when given) on normalized
     `data` until cfg.patience epochs bring no better validation accuracy, for at most cfg.epochs and `seconds`,
     or until `on_epoch` says stop; the model ends with its best epoch's weights. Returns val accuracy before /
-    after, the epochs run and the seconds taken."""
+    after, the epochs run and the seconds taken. Every random draw (batch order, dropout, augmentation) comes
+    from `seed` alone: the process's random state is set aside meanwhile, so a training is the same whatever
+    trained before it in the process (in `nas search` the starts train one after another; a Tune trial has a
+    process of its own)."""
+    device = data.x_train.device
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        return _fine_tune(model, data, cfg, reporter, seed, amp, on_epoch, seconds)
+
+
+def _fine_tune(model: nn.Module, data: DataSplits, cfg: FinalizeConfig, reporter: Reporter, seed: int,
+               amp: torch.dtype | None, on_epoch: EpochCallback | None, seconds: float | None) -> dict[str, float]:
     device = data.x_train.device
     deadline = Deadline(seconds)
     started = time.monotonic()

@@ -49,14 +49,15 @@ os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 def _trial(config: dict[str, Any], models: dict[str, nn.Module], data: DataSplits, cfg: FinalizeConfig,
            amp: torch.dtype | None, seconds: float | None, threads: int) -> None:
     """One Tune trial: train the model named in `config` (within `seconds`, on `threads` torch threads), reporting
-    each epoch, then the best weights."""
+    each epoch, then the best weights. Seeded by the model's place among `models`, as `local_fine_tuner` seeds it."""
     torch.set_num_threads(threads)
-    model = models[config["arch_id"]]
+    key = config["arch_id"]
+    model, seed = models[key], list(models).index(key)
 
     def report_epoch(epoch: int, val: float, best: float) -> None:  # `_StartRace` stops the trial if it lags
         tune.report({"epoch": epoch, "val_accuracy": val, "best_val_accuracy": best})
 
-    metrics = fine_tune(model, data, cfg, Reporter(), amp=amp, seconds=seconds, on_epoch=report_epoch)
+    metrics = fine_tune(model, data, cfg, Reporter(), seed=seed, amp=amp, seconds=seconds, on_epoch=report_epoch)
     with tempfile.TemporaryDirectory() as folder:
         save_tensors(Path(folder) / WEIGHTS, model)
         tune.report(metrics | {"final": 1}, checkpoint=tune.Checkpoint.from_directory(folder))

@@ -1,12 +1,13 @@
 """A finalist's two starts (`finalize.init: auto`) race: at `finalize.halving_epoch`, a start whose best validation
 accuracy is behind what its other start had by then stops there (successive halving), in this process and
-as Ray Tune trials (tests/workers/test_tune_race.py)."""
+as Ray Tune trials (tests/workers/test_tune_race.py). Each start's training depends on its seed alone."""
 
+import torch
 from torch import nn
 
 from nas.data import load_dataset
-from nas.finalize import StartRace, local_fine_tuner
-from nas.progress import RecordingReporter
+from nas.finalize import StartRace, fine_tune, local_fine_tuner
+from nas.progress import RecordingReporter, Reporter
 from nas.schemas import DatasetConfig, FinalizeConfig
 
 DATA = load_dataset(DatasetConfig(name="digits")).normalized()
@@ -61,3 +62,24 @@ def test_in_process_a_lagging_start_that_trains_first_and_halving_off_train_both
         trained = local_fine_tuner("finetune", models, DATA, cfg, RecordingReporter(), amp=None)
         assert [trained[key].metrics["epochs"] for key in order] == [3, 3], (order, halving)
         assert not any("halted" in t.metrics for t in trained.values())
+
+
+def dropout_learner() -> nn.Module:
+    torch.manual_seed(1)
+    return nn.Sequential(nn.Flatten(), nn.Linear(FEATURES, 32), nn.ReLU(), nn.Dropout(0.5),
+                         nn.Linear(32, DATA.num_classes))
+
+
+def test_a_start_trains_the_same_whatever_trained_before_it_in_the_process():
+    cfg = FinalizeConfig(epochs=2, patience=10)
+    first, second = dropout_learner(), dropout_learner()
+    a = fine_tune(first, DATA, cfg, Reporter(), seed=3)
+    torch.rand(1000)  # what another training would have drawn from the process's random state
+    b = fine_tune(second, DATA, cfg, Reporter(), seed=3)
+    assert a["val_accuracy"] == b["val_accuracy"]
+    assert all(torch.equal(x, y) for x, y in zip(first.state_dict().values(), second.state_dict().values(),
+                                                 strict=True))
+    model = dropout_learner()
+    state = torch.get_rng_state()
+    fine_tune(model, DATA, cfg, Reporter(), seed=4)
+    assert torch.equal(torch.get_rng_state(), state)  # and the process's own draws go on where they were
