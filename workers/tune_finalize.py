@@ -108,16 +108,18 @@ class _Progress(tune.Callback):
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.done += 1
-        result = trial.last_result
-        reporter = _REPORTERS[self.key]
+        result, reporter = trial.last_result, _REPORTERS[self.key]
+        trained = f"Tune trial {trial.trial_id} ({self.phase}, arch {trial.config['arch_id'][:12]})"
+        if reporter.should_stop():  # every trial is being stopped with the search
+            reporter.message(f"{trained} stopped with the search")
+            return
         if _halted(result):
             accuracy = float(result.get("best_val_accuracy", 0.0))
             reporter.message(f"Tune trial {trial.trial_id}: "
                              + halted_message(trial.config["arch_id"], int(result.get("epoch", 0)), accuracy))
         else:
             accuracy = float(result.get("val_accuracy", 0.0))
-            reporter.message(f"Tune trial {trial.trial_id} ({self.phase}, arch {trial.config['arch_id'][:12]}) "
-                             f"finished: validation accuracy {accuracy:.4f}")
+            reporter.message(f"{trained} finished: validation accuracy {accuracy:.4f}")
         reporter.progress(self.phase, self.done, self.total, {"val_accuracy": accuracy})
 
 

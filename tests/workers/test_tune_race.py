@@ -14,7 +14,7 @@ from nas.progress import RecordingReporter
 from nas.schemas import FinalizeConfig
 from nas.storage import ArtifactStore
 from tests.nas.test_start_race import DATA, learner, mute
-from workers.tune_finalize import _StartRace, tune_fine_tuner
+from workers.tune_finalize import _REPORTERS, _Progress, _StartRace, tune_fine_tuner
 
 
 def _trial(key: str) -> SimpleNamespace:
@@ -33,6 +33,25 @@ def test_the_scheduler_stops_a_lagging_start_and_lets_every_final_report_through
     final = {"val_accuracy_before": 0.1, "val_accuracy": 0.2, "epochs": 2.0, "seconds": 1.0, "final": 1}
     assert scheduler.on_trial_result(None, _trial("b:scratch"), final) == scheduler.CONTINUE
     assert pickle.loads(pickle.dumps(scheduler)).race.halted == {"a:scratch": 2}  # Tune pickles its scheduler
+
+
+class _Stopping(RecordingReporter):
+    def should_stop(self) -> bool:
+        return True
+
+
+def test_a_trial_cut_short_by_a_cancel_is_not_reported_as_a_lagging_start():
+    progress = _Progress("phase-key", "finetune", total=2)
+    trial = _trial("a:scratch")
+    trial.last_result = {"epoch": 3, "val_accuracy": 0.4, "best_val_accuracy": 0.5}  # no final report
+    for reporter, said in ((_Stopping(), "stopped with the search"), (RecordingReporter(), "stopped after epoch 3")):
+        _REPORTERS["phase-key"] = reporter
+        try:
+            progress.on_trial_complete(0, [], trial)
+        finally:
+            _REPORTERS.pop("phase-key")
+        (message,) = reporter.of("message")
+        assert said in message, message
 
 
 @pytest.fixture(scope="module")
