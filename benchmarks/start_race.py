@@ -1,7 +1,7 @@
 """Successive halving between a finalist's two starts (`finalize.init: auto`): the fine-tuning phase with
 `finalize.halving_epoch` at its default and off, on the same finalists of one trained supernet (hybrid-small on
-digits, reused from --workdir), in turns (--rounds), in this process. Prints each start's epochs and best
-validation accuracy, the start kept, the kept model's test accuracy and the phase's seconds."""
+digits, reused from --workdir), in turns (--rounds), in this process. Prints the phase's seconds, each stopped
+start, and per finalist the start kept, its epochs, validation and test accuracy; then the medians' ratio."""
 
 from __future__ import annotations
 
@@ -19,9 +19,10 @@ from nas.finalize import local_fine_tuner
 from nas.pipeline import train_finalists
 from nas.progress import RecordingReporter
 from nas.schemas import Candidate, SearchConfig
+from search_spaces import SearchSpaceSpec
 
 
-def finalists(evaluator: Evaluator, space, count: int) -> list[Candidate]:
+def finalists(evaluator: Evaluator, space: SearchSpaceSpec, count: int) -> list[Candidate]:
     """`count` sampled archs scored on the validation split, as a search's front would hand them over."""
     rng = random.Random(0)
     archs = [space.sample(rng) for _ in range(count)]

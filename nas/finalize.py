@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -133,6 +133,11 @@ class StartRace:
         return self.stops(key, epoch, best)
 
 
+def start_seed(models: Mapping[str, nn.Module], key: str) -> int:
+    """The seed a model's fine-tuning draws from: its place among the phase's models, whichever fine-tuner runs it."""
+    return list(models).index(key)
+
+
 def halted_message(key: str, epoch: int, best: float) -> str:
     arch_id, _, init = key.partition(":")
     return (f"start {init} of finalist {arch_id[:12]} stopped after epoch {epoch}: its best validation accuracy "
@@ -165,7 +170,7 @@ def local_fine_tuner(phase: str, models: dict[str, nn.Module], data: DataSplits,
     for i, (key, model) in enumerate(models.items()):
         left = deadline.left()
         share = None if left is None else left / (len(models) - i)
-        metrics = fine_tune(model, data, cfg, reporter, seed=i, amp=amp, seconds=share,
+        metrics = fine_tune(model, data, cfg, reporter, seed=start_seed(models, key), amp=amp, seconds=share,
                             on_epoch=functools.partial(race.on_epoch, key))
         if key in race.halted:
             reporter.message(halted_message(key, race.halted[key], metrics["val_accuracy"]))

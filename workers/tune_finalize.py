@@ -35,12 +35,13 @@ from torch import nn
 
 from nas.data import DataSplits
 from nas.files import save_tensors
-from nas.finalize import StartRace, Trained, fine_tune, halted_message
+from nas.finalize import StartRace, Trained, fine_tune, halted_message, start_seed
 from nas.progress import Cancelled, Reporter
 from nas.schemas import FinalizeConfig
 from nas.storage import ArtifactStore
 
 WEIGHTS = "model.safetensors"
+FINAL = "final"  # the key of a trial's last report, the one with its best weights
 
 # the search's own log is enough: no progress tables from Tune in it
 os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
@@ -49,10 +50,10 @@ os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 def _trial(config: dict[str, Any], models: dict[str, nn.Module], data: DataSplits, cfg: FinalizeConfig,
            amp: torch.dtype | None, seconds: float | None, threads: int) -> None:
     """One Tune trial: train the model named in `config` (within `seconds`, on `threads` torch threads), reporting
-    each epoch, then the best weights. Seeded by the model's place among `models`, as `local_fine_tuner` seeds it."""
+    each epoch, then the best weights. Seeded as `local_fine_tuner` seeds the same model (`start_seed`)."""
     torch.set_num_threads(threads)
     key = config["arch_id"]
-    model, seed = models[key], list(models).index(key)
+    model, seed = models[key], start_seed(models, key)
 
     def report_epoch(epoch: int, val: float, best: float) -> None:  # `_StartRace` stops the trial if it lags
         tune.report({"epoch": epoch, "val_accuracy": val, "best_val_accuracy": best})
@@ -60,7 +61,7 @@ def _trial(config: dict[str, Any], models: dict[str, nn.Module], data: DataSplit
     metrics = fine_tune(model, data, cfg, Reporter(), seed=seed, amp=amp, seconds=seconds, on_epoch=report_epoch)
     with tempfile.TemporaryDirectory() as folder:
         save_tensors(Path(folder) / WEIGHTS, model)
-        tune.report(metrics | {"final": 1}, checkpoint=tune.Checkpoint.from_directory(folder))
+        tune.report(metrics | {FINAL: 1}, checkpoint=tune.Checkpoint.from_directory(folder))
 
 
 # Tune pickles its run config (the stopper and callbacks with it) into the experiment's state, and a reporter holds
@@ -89,15 +90,16 @@ class _StartRace(FIFOScheduler):
         self.race = StartRace(epoch)
 
     def on_trial_result(self, tune_controller: Any, trial: Any, result: dict) -> str:
-        if "final" in result or not self.race.stops(trial.config["arch_id"], int(result["epoch"]),
+        if FINAL in result or not self.race.stops(trial.config["arch_id"], int(result["epoch"]),
                                                      float(result["best_val_accuracy"])):
             return self.CONTINUE
         return self.STOP
 
 
 def _halted(result: dict) -> bool:
-    """Whether a trial ended without its final report: `_StartRace` stopped it (a failed trial has an error)."""
-    return "final" not in result
+    """Whether a trial ended without its final report: `_StartRace` stopped it, or a cancel did (callers check the
+    search's stop flag first; a failed trial has an error)."""
+    return FINAL not in result
 
 
 class _Progress(tune.Callback):
@@ -109,9 +111,9 @@ class _Progress(tune.Callback):
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.done += 1
         result, reporter = trial.last_result, _REPORTERS[self.key]
-        trained = f"Tune trial {trial.trial_id} ({self.phase}, arch {trial.config['arch_id'][:12]})"
+        label = f"Tune trial {trial.trial_id} ({self.phase}, arch {trial.config['arch_id'][:12]})"
         if reporter.should_stop():  # every trial is being stopped with the search
-            reporter.message(f"{trained} stopped with the search")
+            reporter.message(f"{label} stopped with the search")
             return
         if _halted(result):
             accuracy = float(result.get("best_val_accuracy", 0.0))
@@ -119,7 +121,7 @@ class _Progress(tune.Callback):
                              + halted_message(trial.config["arch_id"], int(result.get("epoch", 0)), accuracy))
         else:
             accuracy = float(result.get("val_accuracy", 0.0))
-            reporter.message(f"{trained} finished: validation accuracy {accuracy:.4f}")
+            reporter.message(f"{label} finished: validation accuracy {accuracy:.4f}")
         reporter.progress(self.phase, self.done, self.total, {"val_accuracy": accuracy})
 
 

@@ -2,6 +2,8 @@
 accuracy is behind what its other start had by then stops there (successive halving), in this process and
 as Ray Tune trials (tests/workers/test_tune_race.py). Each start's training depends on its seed alone."""
 
+import math
+
 import torch
 from torch import nn
 
@@ -11,7 +13,7 @@ from nas.progress import RecordingReporter, Reporter
 from nas.schemas import DatasetConfig, FinalizeConfig
 
 DATA = load_dataset(DatasetConfig(name="digits")).normalized()
-FEATURES = 64  # digits: 1 x 8 x 8
+FEATURES = math.prod(DATA.input_shape)
 
 
 def learner() -> nn.Module:
